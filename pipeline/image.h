@@ -66,10 +66,12 @@ int image_rle_decode(uint8_t *mask, const uint32_t *counts, size_t n, int H, int
 
 /* Rasterises one closed polygon (xy = x0,y0, x1,y1, ... for npoints >= 3 vertices, in the
  * continuous coordinates above) into a [H,W] mask by pixel-centre sampling with the EVEN-ODD
- * rule: pixel (x, y) is inside when its centre (x+0.5, y+0.5) is. Inside pixels are set to 1,
+ * rule: pixel (x, y) is inside when its centre (x+0.5, y+0.5) is; a centre exactly on an edge
+ * counts as inside on left/top edges and outside on right/bottom ones (so the square (1,1)-(4,3)
+ * fills exactly columns 1..3, rows 1..2, as a box would). Inside pixels are set to 1,
  * others are left as they were, so calling it for each polygon of an object gives the union
- * (as pycocotools merges polygons). Vertices may lie outside the image. Fewer than 3 points
- * draw nothing. Returns the number of pixels set by this call (including ones already 1). */
+ * (as pycocotools merges polygons). The mask must hold only 0 and 1 (bit 1 is used as scratch
+ * while a row is filled). Vertices may lie outside the image. Fewer than 3 points draw nothing. Returns the number of pixels set by this call (including ones already 1). */
 size_t image_fill_polygon(uint8_t *mask, int H, int W, const double *xy, int npoints);
 
 #endif
