@@ -57,9 +57,12 @@ TESTBINS    := $(addprefix $(BUILD)/tests/,$(TEST_NAMES))
 all: $(BINS)
 	@echo "built $(words $(BINS)) stages (OpenMP $(if $(filter 1,$(OMP)),on,off)): $(notdir $(BINS))"
 
+# V=1 shows the full commands.
+Q := $(if $(filter 1,$(V)),,@)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(LIBPIPELINE): $(PIPELINE_SRC:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@) && rm -f $@ && $(if $^,ar rcs $@ $^,printf '!<arch>\n' > $@)
@@ -71,10 +74,12 @@ $(LIBSTAGES): $(STAGES_LIB:%.c=$(BUILD)/%.o)
 # Stage binaries in bin/ come from the release flavour only.
 bin/%: $(BUILD)/stages/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB:%.c=$(BUILD)/%.o) $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:
