@@ -1,0 +1,472 @@
+/* 2-D convolution kernels (see conv.h). GEMM path per image n and group g, with K = C/g*KH*KW
+ * and P = OH*OW:  out[Og, P] = W_g[Og, K] * im2col(inp_ng)[K, P];  backward
+ * dW_g[Og, K] += dout_ng[Og, P] * col[K, P]^T  and  dcol[K, P] = W_g^T * dout_ng, then col2im.
+ * Depthwise convs (C/g == 1) run direct loops instead: a GEMM with Og rows would waste 7/8. */
+#include "pipeline/conv.h"
+
+#include <string.h>
+
+#include "pipeline/err.h"
+#include "pipeline/gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+int conv2d_dims_init(struct conv2d_dims *d, int N, int C, int H, int W, int O, int KH, int KW,
+                     int SH, int SW, int PH, int PW, int groups)
+{
+    *d = (struct conv2d_dims){N, C, H, W, O, KH, KW, SH, SW, PH, PW, groups, 0, 0};
+    if (N <= 0 || C <= 0 || H <= 0 || W <= 0 || O <= 0 || KH <= 0 || KW <= 0)
+        return err_set("cannot set up conv2d: non-positive size (C %d, H %d, W %d, O %d, "
+                       "kernel %dx%d)", C, H, W, O, KH, KW);
+    if (SH <= 0 || SW <= 0 || PH < 0 || PW < 0)
+        return err_set("cannot set up conv2d: bad stride %dx%d or padding %dx%d", SH, SW, PH,
+                       PW);
+    if (groups <= 0 || C % groups || O % groups)
+        return err_set("cannot set up conv2d: %d input and %d output channels are not "
+                       "divisible by groups %d", C, O, groups);
+    if (PH >= KH || PW >= KW)
+        return err_set("cannot set up conv2d: padding %dx%d not smaller than kernel %dx%d", PH,
+                       PW, KH, KW);
+    if (H + 2 * PH < KH || W + 2 * PW < KW)
+        return err_set("cannot set up conv2d: kernel %dx%d larger than padded input %dx%d", KH,
+                       KW, H + 2 * PH, W + 2 * PW);
+    d->OH = (H + 2 * PH - KH) / SH + 1;
+    d->OW = (W + 2 * PW - KW) / SW + 1;
+    return 0;
+}
+
+static int is_depthwise(const struct conv2d_dims *d)
+{
+    return d->C / d->groups == 1;
+}
+
+static size_t wsize(const struct conv2d_dims *d)
+{
+    return (size_t)d->O * (d->C / d->groups) * d->KH * d->KW;
+}
+
+/* Scratch layout: nthreads GEMM workspaces (contiguous, as gemm_sgemm_packb_mt wants them),
+ * then nthreads [K, P] column matrices, then CONV_DW_CHUNKS weight+bias gradient partials. */
+static size_t col_floats(const struct conv2d_dims *d)
+{
+    size_t K = (size_t)(d->C / d->groups) * d->KH * d->KW, P = (size_t)d->OH * d->OW;
+    return round16(K * P);
+}
+
+static size_t part_floats(const struct conv2d_dims *d)
+{
+    return round16(wsize(d) + (size_t)d->O);
+}
+
+size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    if (is_depthwise(d)) return 16;
+    return (size_t)nthreads * (gemm_work_floats() + col_floats(d)) +
+           CONV_DW_CHUNKS * part_floats(d) + 16;
+}
+
+/* ---- im2col ---------------------------------------------------------------------------- */
+
+/* One image-group's input planes [Cg, H, W] seen as columns [K, P]. */
+struct im2col_src {
+    const float *inp;
+    const struct conv2d_dims *d;
+};
+
+/* Row k of the column matrix, output columns [j0, j0+nc): into dst[j] (plain) or, panelled,
+ * into the NR-wide GEMM panel layout (column j at panel j/NR, lane j%NR). */
+static void im2col_row(const struct im2col_src *s, int k, int j0, int nc, float *dst,
+                       size_t panel_stride, int panelled)
+{
+    const struct conv2d_dims *d = s->d;
+    int khw = d->KH * d->KW, c = k / khw, r = k % khw, kh = r / d->KW, kw = r % d->KW;
+    const float *plane = s->inp + (size_t)c * d->H * d->W;
+    int oh = j0 / d->OW, ow = j0 % d->OW;
+    for (int jj = 0; jj < nc;) {
+        int run = d->OW - ow < nc - jj ? d->OW - ow : nc - jj;
+        int ih = oh * d->SH - d->PH + kh;
+        const float *row = ih >= 0 && ih < d->H ? plane + (size_t)ih * d->W : NULL;
+        for (int t = 0; t < run; t++) {
+            int iw = (ow + t) * d->SW - d->PW + kw, j = jj + t;
+            float v = row && iw >= 0 && iw < d->W ? row[iw] : 0.0f;
+            if (panelled)
+                dst[(size_t)(j / GEMM_NR) * panel_stride + (j % GEMM_NR)] = v;
+            else
+                dst[j] = v;
+        }
+        jj += run;
+        ow = 0;
+        oh++;
+    }
+}
+
+/* gemm_pack_b_fn: packs im2col rows [k0, k0+kc) x columns [j0, j0+nc) into NR panels. */
+static void pack_b_im2col(const void *ctx, int k0, int kc, int j0, int nc, float *dst)
+{
+    size_t panel_stride = (size_t)kc * GEMM_NR;
+    for (int k = 0; k < kc; k++)
+        im2col_row(ctx, k0 + k, j0, nc, dst + (size_t)k * GEMM_NR, panel_stride, 1);
+    int padded = (nc + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    if (padded > nc) {
+        float *last = dst + (size_t)(nc / GEMM_NR) * panel_stride;
+        for (int k = 0; k < kc; k++)
+            for (int j = nc % GEMM_NR; j < GEMM_NR; j++)
+                last[(size_t)k * GEMM_NR + j] = 0.0f;
+    }
+}
+
+/* dinp planes [Cg, H, W] += col2im(dcol [K, P]) for channels [c0, c1); order per element is
+ * fixed: (kh, kw, oh, ow) ascending. */
+static void col2im_add(float *dinp, const float *dcol, const struct conv2d_dims *d, int c0,
+                       int c1)
+{
+    int P = d->OH * d->OW;
+    for (int c = c0; c < c1; c++) {
+        float *plane = dinp + (size_t)c * d->H * d->W;
+        for (int kh = 0; kh < d->KH; kh++)
+            for (int kw = 0; kw < d->KW; kw++) {
+                const float *src = dcol + ((size_t)(c * d->KH + kh) * d->KW + kw) * P;
+                for (int oh = 0; oh < d->OH; oh++) {
+                    int ih = oh * d->SH - d->PH + kh;
+                    if (ih < 0 || ih >= d->H) continue;
+                    float *row = plane + (size_t)ih * d->W;
+                    const float *s = src + (size_t)oh * d->OW;
+                    for (int ow = 0; ow < d->OW; ow++) {
+                        int iw = ow * d->SW - d->PW + kw;
+                        if (iw >= 0 && iw < d->W) row[iw] += s[ow];
+                    }
+                }
+            }
+    }
+}
+
+/* ---- depthwise direct kernels -------------------------------------------------------- */
+
+/* One output plane o of image n: out = sum_{kh,kw} w[o,kh,kw] * inp[c = o / Og] + bias. */
+static void dw_forward_plane(float *out, const float *in, const float *w, float bias,
+                             const struct conv2d_dims *d)
+{
+    for (int oh = 0; oh < d->OH; oh++) {
+        float *orow = out + (size_t)oh * d->OW;
+        for (int ow = 0; ow < d->OW; ow++)
+            orow[ow] = 0.0f;
+        for (int kh = 0; kh < d->KH; kh++) {
+            int ih = oh * d->SH - d->PH + kh;
+            if (ih < 0 || ih >= d->H) continue;
+            const float *irow = in + (size_t)ih * d->W;
+            for (int kw = 0; kw < d->KW; kw++) {
+                float wv = w[kh * d->KW + kw];
+                for (int ow = 0; ow < d->OW; ow++) {
+                    int iw = ow * d->SW - d->PW + kw;
+                    if (iw >= 0 && iw < d->W) orow[ow] += wv * irow[iw];
+                }
+            }
+        }
+        for (int ow = 0; ow < d->OW; ow++)
+            orow[ow] += bias;
+    }
+}
+
+static void dw_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       const struct conv2d_dims *d, int nthreads)
+{
+    (void)nthreads;
+    int Og = d->O / d->groups, N = d->N, O = d->O;
+    size_t isz = (size_t)d->H * d->W, osz = (size_t)d->OH * d->OW, khw = d->KH * d->KW;
+#ifdef _OPENMP
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nthreads)
+#endif
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            dw_forward_plane(out + ((size_t)n * O + o) * osz,
+                             inp + ((size_t)n * d->C + o / Og) * isz, weight + o * khw,
+                             bias ? bias[o] : 0.0f, d);
+}
+
+/* dinp plane c += sum over its Og output planes; dweight/dbias of channel o summed over n. */
+static void dw_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const struct conv2d_dims *d,
+                        int nthreads)
+{
+    (void)nthreads;
+    int Og = d->O / d->groups, N = d->N, C = d->C, O = d->O;
+    size_t isz = (size_t)d->H * d->W, osz = (size_t)d->OH * d->OW, khw = d->KH * d->KW;
+    if (dinp) {
+#ifdef _OPENMP
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nthreads)
+#endif
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                float *di = dinp + ((size_t)n * C + c) * isz;
+                for (int o = c * Og; o < (c + 1) * Og; o++) {
+                    const float *dy = dout + ((size_t)n * O + o) * osz, *w = weight + o * khw;
+                    for (int oh = 0; oh < d->OH; oh++)
+                        for (int kh = 0; kh < d->KH; kh++) {
+                            int ih = oh * d->SH - d->PH + kh;
+                            if (ih < 0 || ih >= d->H) continue;
+                            for (int kw = 0; kw < d->KW; kw++)
+                                for (int ow = 0; ow < d->OW; ow++) {
+                                    int iw = ow * d->SW - d->PW + kw;
+                                    if (iw >= 0 && iw < d->W)
+                                        di[(size_t)ih * d->W + iw] +=
+                                            w[kh * d->KW + kw] * dy[(size_t)oh * d->OW + ow];
+                                }
+                        }
+                }
+            }
+    }
+    if (!dweight && !dbias) return;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int o = 0; o < O; o++) {
+        for (int n = 0; n < N; n++) {
+            const float *dy = dout + ((size_t)n * O + o) * osz;
+            const float *in = inp + ((size_t)n * C + o / Og) * isz;
+            if (dbias) {
+                float s = 0.0f;
+                for (size_t p = 0; p < osz; p++)
+                    s += dy[p];
+                dbias[o] += s;
+            }
+            if (!dweight) continue;
+            for (int kh = 0; kh < d->KH; kh++)
+                for (int kw = 0; kw < d->KW; kw++) {
+                    float s = 0.0f;
+                    for (int oh = 0; oh < d->OH; oh++) {
+                        int ih = oh * d->SH - d->PH + kh;
+                        if (ih < 0 || ih >= d->H) continue;
+                        for (int ow = 0; ow < d->OW; ow++) {
+                            int iw = ow * d->SW - d->PW + kw;
+                            if (iw >= 0 && iw < d->W)
+                                s += dy[(size_t)oh * d->OW + ow] * in[(size_t)ih * d->W + iw];
+                        }
+                    }
+                    dweight[o * khw + kh * d->KW + kw] += s;
+                }
+        }
+    }
+}
+
+/* ---- GEMM path ----------------------------------------------------------------------- */
+
+static void add_bias(float *out, const float *bias, int O, size_t P)
+{
+    for (int o = 0; o < O; o++)
+        for (size_t p = 0; p < P; p++)
+            out[(size_t)o * P + p] += bias[o];
+}
+
+/* Forward of image n with one thread's workspace, or with nthreads inside the GEMM. */
+static void gemm_forward_image(float *out, const float *inp, const float *weight,
+                               const float *bias, const struct conv2d_dims *d, int n,
+                               float *work, int nthreads)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups, K = Cg * d->KH * d->KW;
+    int P = d->OH * d->OW;
+    int pointwise = d->KH == 1 && d->KW == 1 && d->SH == 1 && d->SW == 1 && d->PH == 0 &&
+                    d->PW == 0;
+    for (int g = 0; g < d->groups; g++) {
+        const float *in = inp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
+        float *o = out + ((size_t)n * d->O + (size_t)g * Og) * P;
+        const float *w = weight + (size_t)g * Og * K;
+        struct im2col_src src = {in, d};
+        struct gemm_bsrc mat = {in, P, 0};
+        gemm_pack_b_fn pack = pointwise ? gemm_pack_b_matrix : pack_b_im2col;
+        const void *ctx = pointwise ? (const void *)&mat : (const void *)&src;
+        if (nthreads > 1)
+            gemm_sgemm_packb_mt(0, Og, P, K, w, K, pack, ctx, 0.0f, o, P, work, nthreads);
+        else
+            gemm_sgemm_packb(0, Og, P, K, w, K, pack, ctx, 0.0f, o, P, work);
+    }
+    if (bias) add_bias(out + (size_t)n * d->O * P, bias, d->O, (size_t)P);
+}
+
+void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    const struct conv2d_dims *d, float *scratch, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    if (is_depthwise(d)) {
+        dw_forward(out, inp, weight, bias, d, nthreads);
+        return;
+    }
+    size_t gw = gemm_work_floats();
+    if (d->N >= nthreads) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (int n = 0; n < d->N; n++)
+            gemm_forward_image(out, inp, weight, bias, d, n, scratch + (size_t)thread_id() * gw,
+                               1);
+    } else {
+        for (int n = 0; n < d->N; n++)
+            gemm_forward_image(out, inp, weight, bias, d, n, scratch, nthreads);
+    }
+}
+
+/* One image's backward into the chunk partial (first image of a chunk overwrites it). */
+struct conv_bwd {
+    float *dinp, *part;
+    const float *dout, *inp, *weight;
+    const struct conv2d_dims *d;
+    int want_w, want_b;
+};
+
+static void backward_image(const struct conv_bwd *b, int n, int first, float *work, float *col,
+                           int nt)
+{
+    const struct conv2d_dims *d = b->d;
+    int Cg = d->C / d->groups, Og = d->O / d->groups, K = Cg * d->KH * d->KW;
+    int P = d->OH * d->OW;
+    float *part_b = b->part + wsize(d);
+    for (int g = 0; g < d->groups; g++) {
+        const float *in = b->inp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
+        const float *dy = b->dout + ((size_t)n * d->O + (size_t)g * Og) * P;
+        const float *w = b->weight + (size_t)g * Og * K;
+        float beta = first ? 0.0f : 1.0f;
+        if (b->want_w) {
+            struct im2col_src src = {in, d};
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+            for (int k = 0; k < K; k++)
+                im2col_row(&src, k, 0, P, col + (size_t)k * P, 0, 0);
+            float *dw = b->part + (size_t)g * Og * K;
+            if (nt > 1)
+                gemm_sgemm_mt(0, 1, Og, K, P, dy, P, col, P, beta, dw, K, work, nt);
+            else
+                gemm_sgemm(0, 1, Og, K, P, dy, P, col, P, beta, dw, K, work);
+        }
+        if (b->want_b)
+            for (int o = 0; o < Og; o++) {
+                float s = 0.0f;
+                for (int p = 0; p < P; p++)
+                    s += dy[(size_t)o * P + p];
+                part_b[g * Og + o] = first ? s : part_b[g * Og + o] + s;
+            }
+        if (!b->dinp) continue;
+        if (nt > 1)
+            gemm_sgemm_mt(1, 0, K, P, Og, w, K, dy, P, 0.0f, col, P, work, nt);
+        else
+            gemm_sgemm(1, 0, K, P, Og, w, K, dy, P, 0.0f, col, P, work);
+        float *di = b->dinp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+        for (int c = 0; c < Cg; c++)
+            col2im_add(di, col, d, c, c + 1);
+    }
+}
+
+void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, const struct conv2d_dims *d,
+                     float *scratch, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    if (is_depthwise(d)) {
+        dw_backward(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
+        return;
+    }
+    size_t gw = gemm_work_floats(), cf = col_floats(d), pf = part_floats(d);
+    float *cols = scratch + (size_t)nthreads * gw, *parts = cols + (size_t)nthreads * cf;
+    int nchunk = d->N < CONV_DW_CHUNKS ? d->N : CONV_DW_CHUNKS;
+    struct conv_bwd b = {dinp, NULL, dout, inp, weight, d, dweight != NULL, dbias != NULL};
+    if (d->N >= nthreads) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (int c = 0; c < nchunk; c++) {
+            struct conv_bwd bc = b;
+            int t = thread_id(), n0 = d->N * c / nchunk, n1 = d->N * (c + 1) / nchunk;
+            bc.part = parts + (size_t)c * pf;
+            for (int n = n0; n < n1; n++)
+                backward_image(&bc, n, n == n0, scratch + (size_t)t * gw, cols + (size_t)t * cf,
+                               1);
+        }
+    } else {
+        for (int c = 0; c < nchunk; c++) {
+            int n0 = d->N * c / nchunk, n1 = d->N * (c + 1) / nchunk;
+            b.part = parts + (size_t)c * pf;
+            for (int n = n0; n < n1; n++)
+                backward_image(&b, n, n == n0, scratch, cols, nthreads);
+        }
+    }
+    size_t ws = wsize(d);
+    if (dweight) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (size_t i = 0; i < ws; i++)
+            for (int c = 0; c < nchunk; c++)
+                dweight[i] += parts[(size_t)c * pf + i];
+    }
+    if (dbias)
+        for (int o = 0; o < d->O; o++)
+            for (int c = 0; c < nchunk; c++)
+                dbias[o] += parts[(size_t)c * pf + ws + o];
+}
+
+/* ---- naive twins --------------------------------------------------------------------- */
+
+void conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
+                          const struct conv2d_dims *d)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups;
+    for (int n = 0; n < d->N; n++)
+        for (int o = 0; o < d->O; o++)
+            for (int oh = 0; oh < d->OH; oh++)
+                for (int ow = 0; ow < d->OW; ow++) {
+                    double s = bias ? bias[o] : 0.0;
+                    for (int c = 0; c < Cg; c++)
+                        for (int kh = 0; kh < d->KH; kh++)
+                            for (int kw = 0; kw < d->KW; kw++) {
+                                int ih = oh * d->SH - d->PH + kh, iw = ow * d->SW - d->PW + kw;
+                                if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W) continue;
+                                int ci = o / Og * Cg + c;
+                                s += (double)weight[((o * Cg + c) * d->KH + kh) * d->KW + kw] *
+                                     inp[(((size_t)n * d->C + ci) * d->H + ih) * d->W + iw];
+                            }
+                    out[(((size_t)n * d->O + o) * d->OH + oh) * d->OW + ow] = (float)s;
+                }
+}
+
+void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const struct conv2d_dims *d)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups;
+    for (int n = 0; n < d->N; n++)
+        for (int o = 0; o < d->O; o++)
+            for (int oh = 0; oh < d->OH; oh++)
+                for (int ow = 0; ow < d->OW; ow++) {
+                    float g = dout[(((size_t)n * d->O + o) * d->OH + oh) * d->OW + ow];
+                    if (dbias) dbias[o] += g;
+                    for (int c = 0; c < Cg; c++)
+                        for (int kh = 0; kh < d->KH; kh++)
+                            for (int kw = 0; kw < d->KW; kw++) {
+                                int ih = oh * d->SH - d->PH + kh, iw = ow * d->SW - d->PW + kw;
+                                if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W) continue;
+                                size_t ii = (((size_t)n * d->C + o / Og * Cg + c) * d->H + ih) *
+                                                d->W + iw;
+                                size_t wi = (((size_t)o * Cg + c) * d->KH + kh) * d->KW + kw;
+                                if (dinp) dinp[ii] += weight[wi] * g;
+                                if (dweight) dweight[wi] += inp[ii] * g;
+                            }
+                }
+}

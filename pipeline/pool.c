@@ -1,0 +1,191 @@
+/* Pooling kernels (see pool.h). Window arithmetic follows PyTorch's CPU kernels
+ * (aten/src/ATen/native/cpu/MaxPoolKernel.cpp, AvgPoolKernel.cpp, Pool.h). */
+#include "pipeline/pool.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#include "pipeline/err.h"
+
+static int out_size(int in, int k, int s, int p, int ceil_mode)
+{
+    int num = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
+    int o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    if (ceil_mode && (o - 1) * s >= in + p) o--;
+    return o;
+}
+
+int pool2d_dims_init(struct pool2d_dims *d, int N, int C, int H, int W, int KH, int KW, int SH,
+                     int SW, int PH, int PW, int ceil_mode, int count_include_pad)
+{
+    *d = (struct pool2d_dims){N,  C,  H,         W,
+                              KH, KW, SH,        SW,
+                              PH, PW, ceil_mode, count_include_pad,
+                              0,  0};
+    if (N <= 0 || C <= 0 || H <= 0 || W <= 0 || KH <= 0 || KW <= 0 || SH <= 0 || SW <= 0)
+        return err_set("cannot set up pooling: non-positive size, kernel %dx%d or stride %dx%d",
+                       KH, KW, SH, SW);
+    if (PH < 0 || PW < 0 || 2 * PH > KH || 2 * PW > KW)
+        return err_set("cannot set up pooling: padding %dx%d must be at most half the kernel "
+                       "%dx%d", PH, PW, KH, KW);
+    d->OH = out_size(H, KH, SH, PH, ceil_mode);
+    d->OW = out_size(W, KW, SW, PW, ceil_mode);
+    if (d->OH <= 0 || d->OW <= 0)
+        return err_set("cannot set up pooling: kernel %dx%d too large for input %dx%d", KH, KW,
+                       H, W);
+    return 0;
+}
+
+/* Index (ih * W + iw) of the first maximum of the window at (oh, ow), -1 if empty. */
+static int window_argmax(const float *x, const struct pool2d_dims *d, int oh, int ow)
+{
+    int h0 = oh * d->SH - d->PH, w0 = ow * d->SW - d->PW;
+    int h1 = h0 + d->KH < d->H ? h0 + d->KH : d->H, w1 = w0 + d->KW < d->W ? w0 + d->KW : d->W;
+    if (h0 < 0) h0 = 0;
+    if (w0 < 0) w0 = 0;
+    if (h0 >= h1 || w0 >= w1) return -1;
+    int best = h0 * d->W + w0;
+    float m = -INFINITY;
+    for (int ih = h0; ih < h1; ih++)
+        for (int iw = w0; iw < w1; iw++) {
+            float v = x[ih * d->W + iw];
+            if (v > m || isnan(v)) {
+                m = v;
+                best = ih * d->W + iw;
+            }
+        }
+    return best;
+}
+
+void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads)
+{
+    int NC = d->N * d->C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        const float *x = inp + (size_t)p * d->H * d->W;
+        float *y = out + (size_t)p * d->OH * d->OW;
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++) {
+                int i = window_argmax(x, d, oh, ow);
+                y[oh * d->OW + ow] = i < 0 ? -INFINITY : x[i];
+            }
+    }
+}
+
+void maxpool2d_backward(float *dinp, const float *dout, const float *inp,
+                        const struct pool2d_dims *d, int nthreads)
+{
+    int NC = d->N * d->C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        const float *x = inp + (size_t)p * d->H * d->W;
+        const float *dy = dout + (size_t)p * d->OH * d->OW;
+        float *dx = dinp + (size_t)p * d->H * d->W;
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++) {
+                int i = window_argmax(x, d, oh, ow);
+                if (i >= 0) dx[i] += dy[oh * d->OW + ow];
+            }
+    }
+}
+
+/* Clipped window [h0,h1) x [w0,w1) and its divisor; returns 0 for an empty window. */
+static int avg_window(const struct pool2d_dims *d, int oh, int ow, int *h0, int *h1, int *w0,
+                      int *w1, float *div)
+{
+    int a0 = oh * d->SH - d->PH, b0 = ow * d->SW - d->PW;
+    int a1 = a0 + d->KH < d->H + d->PH ? a0 + d->KH : d->H + d->PH;
+    int b1 = b0 + d->KW < d->W + d->PW ? b0 + d->KW : d->W + d->PW;
+    int pool = (a1 - a0) * (b1 - b0);
+    *h0 = a0 < 0 ? 0 : a0;
+    *w0 = b0 < 0 ? 0 : b0;
+    *h1 = a1 < d->H ? a1 : d->H;
+    *w1 = b1 < d->W ? b1 : d->W;
+    if (*h0 >= *h1 || *w0 >= *w1) return 0;
+    *div = (float)(d->count_include_pad ? pool : (*h1 - *h0) * (*w1 - *w0));
+    return 1;
+}
+
+void avgpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads)
+{
+    int NC = d->N * d->C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        const float *x = inp + (size_t)p * d->H * d->W;
+        float *y = out + (size_t)p * d->OH * d->OW;
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++) {
+                int h0, h1, w0, w1;
+                float div = 1.0f, s = 0.0f;
+                if (avg_window(d, oh, ow, &h0, &h1, &w0, &w1, &div))
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++)
+                            s += x[ih * d->W + iw];
+                y[oh * d->OW + ow] = s / div;
+            }
+    }
+}
+
+void avgpool2d_backward(float *dinp, const float *dout, const struct pool2d_dims *d,
+                        int nthreads)
+{
+    int NC = d->N * d->C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        const float *dy = dout + (size_t)p * d->OH * d->OW;
+        float *dx = dinp + (size_t)p * d->H * d->W;
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++) {
+                int h0, h1, w0, w1;
+                float div = 1.0f;
+                if (!avg_window(d, oh, ow, &h0, &h1, &w0, &w1, &div)) continue;
+                float g = dy[oh * d->OW + ow] / div;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++)
+                        dx[ih * d->W + iw] += g;
+            }
+    }
+}
+
+void global_avgpool_forward(float *out, const float *inp, int N, int C, int HW, int nthreads)
+{
+    int NC = N * C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        const float *x = inp + (size_t)p * HW;
+        double s = 0;
+        for (int i = 0; i < HW; i++)
+            s += x[i];
+        out[p] = (float)(s / HW);
+    }
+}
+
+void global_avgpool_backward(float *dinp, const float *dout, int N, int C, int HW, int nthreads)
+{
+    int NC = N * C;
+    (void)nthreads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+    for (int p = 0; p < NC; p++) {
+        float g = dout[p] / (float)HW;
+        float *dx = dinp + (size_t)p * HW;
+        for (int i = 0; i < HW; i++)
+            dx[i] += g;
+    }
+}
