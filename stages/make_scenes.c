@@ -362,7 +362,7 @@ static int scenes_own_dir(const char *dir, int remove)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
             !strcmp(e->d_name, "images") || !strcmp(e->d_name, "annotations.json"))
             continue;
-        rc = err_set("refusing to replace '%s': it holds '%s', which make_scenes did not write",
+        rc = err_set("cannot replace '%s': it holds '%s', which make_scenes did not write",
                      dir, e->d_name);
     }
     if (d) closedir(d);
@@ -371,7 +371,7 @@ static int scenes_own_dir(const char *dir, int remove)
         size_t n = strlen(e->d_name);
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (n < 5 || strcmp(e->d_name + n - 4, ".png")) {
-            rc = err_set("refusing to replace '%s': it holds 'images/%s', not a scene", dir,
+            rc = err_set("cannot replace '%s': it holds 'images/%s', not a scene", dir,
                          e->d_name);
         } else if (remove) {
             char *f = scenes_join(images, e->d_name);
