@@ -101,7 +101,7 @@ double metrics_relevance_mass(const float *map, const uint8_t *mask, size_t n, i
  * total positive energy, with energy max(a, 0). NaN when there is no positive energy. */
 double metrics_energy_pointing(const float *map, const uint8_t *mask, size_t n);
 
-/* Scratch for the ranked scores below: n uint32 + 2n uint64. */
+/* Scratch bytes for the ranked scores below (2n uint64 keys, n uint32, n float). */
 size_t metrics_rank_scratch_bytes(size_t n);
 
 /* Relevance rank accuracy: K = mask area; fraction of the K highest-ranked pixels inside the

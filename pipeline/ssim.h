@@ -55,7 +55,8 @@ double ssim_maps(const float *a, const float *b, int H, int W, const struct ssim
  * max|a|, monotone, so it leaves ranks unchanged), Spearman of a vs b (diverging), SSIM of
  * the 0-1 min-max maps, and Spearman of the HOG vectors of the 0-1 min-max maps. Each is NaN
  * when undefined (constant map, non-finite values, map smaller than an SSIM window or a HOG
- * block). Also the random-logit similarity (maps for the target and for a random other class). */
+ * block). random_logit uses the same bundle on the maps for the target and for a random other
+ * class (perturb_random_other_class). */
 struct ssim_similarity {
     double spearman_abs;
     double spearman_signed;
