@@ -12,9 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "formats/atomicfile.h"
 #include "formats/coco.h"
@@ -23,6 +20,7 @@
 #include "pipeline/err.h"
 #include "pipeline/image.h"
 #include "pipeline/rng.h"
+#include "stages/common.h"
 
 #define SCENE_SIZE 64
 #define SCENE_PIXELS (SCENE_SIZE * SCENE_SIZE)
@@ -36,26 +34,21 @@
 #define PERM_KEY 0xffffffffu /* rng key (low 32 bits) of the source permutation */
 
 static const char *const scenes_usage[] = {
-    "usage: make_scenes [--split test|train] [--count N] [--seed S] [--out DIR] [--source DIR]",
-    "                   [--threads T]",
-    "",
-    "  --split     Fashion-MNIST split the items come from (default test)",
-    "  --count     number of scenes (default 1000 for test, 30000 for train)",
-    "  --seed      seed of every random draw (default 1)",
-    "  --out       output directory, replaced as a whole (default data/fashion-scenes/test for",
-    "              test, data/fashion-scenes-train for train)",
-    "  --source    directory of the IDX files (default /usr/share/datasets/fashion-mnist)",
-    "  --threads   OpenMP threads (default: OpenMP's); output does not depend on it",
-    "",
-    "Writes DIR/images/NNNNN.png and DIR/annotations.json (COCO, file names relative to DIR).",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
+    "make_scenes [--split test|train] [--count N] [--seed S] [--out DIR] [--source DIR]",
+    "  --split S      Fashion-MNIST split the items come from: test (t10k) or train",
+    "                 (default test)",
+    "  --count N      scenes to make (default 1000 for test, 30000 for train)",
+    "  --seed S       seed of every random draw (default 1)",
+    "  --out DIR      output directory, replaced as a whole (default data/fashion-scenes/test",
+    "                 for test, data/fashion-scenes-train for train)",
+    "  --source DIR   directory of the IDX files (default /usr/share/datasets/fashion-mnist)",
+    "Writes DIR/images/NNNNN.png and DIR/annotations.json (COCO; file names relative to DIR).",
+    "The output does not depend on --threads. Exit status: 0 ok, 1 runtime failure, 2 usage.",
     NULL};
 
 struct scenes_opts {
     const char *split, *out, *source;
-    long count;
-    uint64_t seed;
-    int threads;
+    long long count, seed;
 };
 
 struct scene_item {
@@ -422,13 +415,13 @@ static int scenes_plan(size_t **offsets, uint32_t **srcs, const struct scenes_op
     (*offsets)[0] = 0;
     for (long s = 0; s < o->count; s++) {
         struct rng r;
-        rng_init(&r, o->seed, scenes_key(train, (uint32_t)s), RNG_SCENES);
+        rng_init(&r, (uint64_t)o->seed, scenes_key(train, (uint32_t)s), RNG_SCENES);
         (*offsets)[s + 1] = (*offsets)[s] + (size_t)scenes_nitems(&r);
     }
     size_t total = (*offsets)[o->count];
     if (!(*srcs = malloc(sizeof **srcs * total))) return free(perm), err_set("out of memory");
     for (size_t j = 0; j < total; j++) {
-        if (j % n == 0) scenes_permutation(perm, n, o->seed, train, (uint32_t)(j / n));
+        if (j % n == 0) scenes_permutation(perm, n, (uint64_t)o->seed, train, (uint32_t)(j / n));
         (*srcs)[j] = perm[j % n];
     }
     free(perm);
@@ -466,6 +459,8 @@ static int scenes_generate(const struct scenes_opts *o, const struct idx_dataset
     if (!rc && (!(ds->images = calloc((size_t)o->count, sizeof *ds->images)) ||
                 !(ds->annotations = calloc(offsets[o->count] + 1, sizeof *ds->annotations))))
         rc = err_set("out of memory");
+    struct cli_progress progress;
+    cli_progress_start(&progress, "scenes", (uint64_t)o->count);
     for (long first = 0; !rc && first < o->count; first += BATCH) {
         int nb = (int)(o->count - first < BATCH ? o->count - first : BATCH);
 #ifdef _OPENMP
@@ -474,13 +469,14 @@ static int scenes_generate(const struct scenes_opts *o, const struct idx_dataset
         for (int b = 0; b < nb; b++) {
             struct scene *sc = &batch[b];
             long s = first + b;
-            scene_make(sc, src, srcs + offsets[s], o->seed, train, (uint32_t)s);
+            scene_make(sc, src, srcs + offsets[s], (uint64_t)o->seed, train, (uint32_t)s);
             sc->failed = pngio_encode(&sc->png, &sc->png_len, sc->rgb, SCENE_SIZE, SCENE_SIZE, 3);
             if (sc->failed) snprintf(sc->err, sizeof sc->err, "%s", err_msg());
         }
         rc = scenes_write_batch(batch, nb, first, tmp, ds);
-        if (first / BATCH % 20 == 19) fprintf(stderr, "make_scenes: %ld scenes\n", first + nb);
+        cli_progress_update(&progress, (uint64_t)(first + nb));
     }
+    cli_progress_finish(&progress);
     for (int b = 0; batch && b < BATCH; b++) free(batch[b].png);
     free(batch);
     free(offsets);
@@ -509,44 +505,26 @@ static void scenes_report(const struct scenes_opts *o, const struct coco_dataset
     fprintf(stderr, "\n");
 }
 
-static int scenes_usage_exit(const char *why)
+/* Parses argv into o with stages/common (which exits 0 on --help, 2 on a usage error). */
+static void scenes_parse(struct scenes_opts *o, int argc, char **argv)
 {
-    if (why) fprintf(stderr, "make_scenes: %s\n", why);
-    for (int i = 0; scenes_usage[i]; i++) fprintf(why ? stderr : stdout, "%s\n", scenes_usage[i]);
-    return why ? 2 : 0;
-}
-
-/* Parses argv into o; returns -1 for --help, 0 ok, else 2 after printing the usage. */
-static int scenes_parse(struct scenes_opts *o, int argc, char **argv)
-{
+    const struct cli_option opts[] = {
+        CLI_OPT("split", CLI_STRING, &o->split),
+        CLI_RANGE("count", CLI_INT, &o->count, 1, 1000000),
+        CLI_RANGE("seed", CLI_INT, &o->seed, 0, 9007199254740992.0),
+        CLI_OUTPUT("out", &o->out),
+        CLI_OPT("source", CLI_STRING, &o->source),
+        CLI_END};
     o->split = "test", o->out = NULL, o->source = "/usr/share/datasets/fashion-mnist";
-    o->count = -1, o->seed = 1, o->threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return scenes_usage_exit(NULL), -1;
-        char why[300];
-        snprintf(why, sizeof why, "cannot parse '%s': unknown option or missing value", a);
-        if (!v) return scenes_usage_exit(why);
-        i++;
-        errno = 0;
-        if (!strcmp(a, "--split")) o->split = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--source")) o->source = v;
-        else if (!strcmp(a, "--count")) o->count = strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--threads")) o->threads = (int)strtol(v, &end, 10);
-        else return scenes_usage_exit(why);
-        snprintf(why, sizeof why, "cannot parse %s '%s': not a number in range", a, v);
-        if (end && (*end || end == v || errno || *v == '-')) return scenes_usage_exit(why);
-    }
+    o->count = 0, o->seed = 1;
+    cli_init("make_scenes", scenes_usage);
+    int first = cli_parse(opts, argc, argv);
+    if (first != argc) cli_usage_error("cannot parse '%s': unexpected argument", argv[first]);
     int train = !strcmp(o->split, "train");
-    if (!train && strcmp(o->split, "test")) return scenes_usage_exit("cannot use --split: it is test or train");
-    if (o->count < 0) o->count = train ? 30000 : 1000;
-    if (o->count < 1 || o->count > 1000000) return scenes_usage_exit("cannot use --count: it is 1 to 1000000");
-    if (o->threads < 0 || o->threads > 1024) return scenes_usage_exit("cannot use --threads: it is 0 to 1024");
+    if (!train && strcmp(o->split, "test"))
+        cli_usage_error("cannot use --split '%s': it is test or train", o->split);
+    if (o->count == 0) o->count = train ? 30000 : 1000;
     if (!o->out) o->out = train ? "data/fashion-scenes-train" : "data/fashion-scenes/test";
-    return 0;
 }
 
 static int scenes_run(const struct scenes_opts *o)
@@ -586,14 +564,7 @@ static int scenes_run(const struct scenes_opts *o)
 int main(int argc, char **argv)
 {
     struct scenes_opts o;
-    int rc = scenes_parse(&o, argc, argv);
-    if (rc) return rc < 0 ? 0 : rc;
-#ifdef _OPENMP
-    if (o.threads > 0) omp_set_num_threads(o.threads);
-#endif
-    if (scenes_run(&o)) {
-        fprintf(stderr, "make_scenes: %s\n", err_msg());
-        return 1;
-    }
-    return 0;
+    scenes_parse(&o, argc, argv);
+    if (scenes_run(&o)) cli_fail();
+    return cli_exit(0);
 }
