@@ -33,6 +33,8 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 OMPFLAG := $(if $(filter 1,$(OMP)),-fopenmp,)
+# Without OpenMP the pragmas are ignored on purpose.
+WARN += $(if $(filter 0,$(OMP)),-Wno-unknown-pragmas,)
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DH5_USE_110_API \
               $(OPT) $(WARN) $(OMPFLAG) $(SAN) -g -MMD -MP -I. $(LIB_CFLAGS)
 LDFLAGS_ALL := $(OMPFLAG) $(SAN)

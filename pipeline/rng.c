@@ -43,6 +43,13 @@ void rng_init(struct rng *r, uint64_t seed, uint64_t example_id, uint32_t purpos
     r->used = 4;
 }
 
+void rng_init_at(struct rng *r, uint64_t seed, uint64_t example_id, uint32_t purpose,
+                 uint32_t index)
+{
+    rng_init(r, seed, example_id, purpose);
+    r->index = index;
+}
+
 uint32_t rng_u32(struct rng *r)
 {
     if (r->used == 4) {

@@ -20,6 +20,12 @@ enum rng_purpose {
     RNG_RANDOM_MAP = 8,
     RNG_SPLIT = 9,
     RNG_DROPOUT = 10,
+    RNG_METRIC_SUBSET = 11,
+    RNG_INFIDELITY = 12,
+    RNG_SENSITIVITY = 13,
+    RNG_RANDOM_LOGIT = 14,
+    RNG_AUGMENT = 15,
+    RNG_SANITY = 16,
 };
 
 /* Four 32-bit words for one counter value. */
@@ -35,6 +41,10 @@ struct rng {
 };
 
 void rng_init(struct rng *r, uint64_t seed, uint64_t example_id, uint32_t purpose);
+/* A stream that starts at counter `index` (sub-streams: put a sample number in the purpose's
+ * high 16 bits, or start far along the counter). */
+void rng_init_at(struct rng *r, uint64_t seed, uint64_t example_id, uint32_t purpose,
+                 uint32_t index);
 uint32_t rng_u32(struct rng *r);
 uint64_t rng_u64(struct rng *r);
 /* Uniform in [0, 1) with 24 random bits (every value exactly representable as a float). */

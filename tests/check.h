@@ -59,6 +59,23 @@ static inline int check_close(const char *name, const float *a, const float *b, 
                         (double)a[worst], (double)b[worst]);
 }
 
+/* The same for doubles; NaN matches NaN (undefined metric values are expected NaN). */
+static inline int check_close_f64(const char *name, const double *a, const double *b, size_t n,
+                                  double atol, double rtol)
+{
+    size_t bad = 0, first = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= atol + rtol * fabs(b[i])) && !(a[i] != a[i] && b[i] != b[i])) {
+            if (first == (size_t)-1) first = i;
+            bad++;
+        }
+    }
+    if (bad == 0) return check_report(1, name, "");
+    return check_report(0, name, "%zu of %zu differ; first [%zu] %.17g vs %.17g", bad, n, first,
+                        a[first], b[first]);
+}
+
 static inline int check_summary(void)
 {
     fprintf(stderr, "%d passed, %d failed\n", check_passes, check_failures);
