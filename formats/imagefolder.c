@@ -107,7 +107,7 @@ static int imagefolder_list(struct imagefolder_names *out, const char *dir, int 
     }
     if (!rc && errno) rc = err_set("cannot read directory '%s': %s", dir, strerror(errno));
     closedir(d);
-    if (!rc) qsort(out->v, out->n, sizeof *out->v, imagefolder_cmp);
+    if (!rc && out->n > 1) qsort(out->v, out->n, sizeof *out->v, imagefolder_cmp);
     return rc;
 }
 

@@ -91,7 +91,7 @@ static int refused(const char *path, const char *want)
 static void test_bad(void)
 {
     const uint32_t d3[3] = {5, 3, 4}, zero[3] = {5, 0, 4}, huge[3] = {1u << 20, 1u << 10, 1u << 10};
-    const uint32_t big[3] = {1000000, 32, 32};
+    const uint32_t big[3] = {1000000, 32, 32}, d5[5] = {5, 3, 4, 1, 1};
     CHECK(refused(write_idx("b1", 0, 8, 3, d3, 59, 0), "holds 59"), "idx_bad_truncated_plain",
           "%s", err_msg());
     CHECK(refused(write_idx("b2.gz", 1, 8, 3, d3, 59, 0), "truncated"), "idx_bad_truncated_gzip",
@@ -100,7 +100,7 @@ static void test_bad(void)
           "%s", err_msg());
     CHECK(refused(write_idx("b4", 0, 0x0D, 3, d3, 60, 0), "not unsigned byte"), "idx_bad_type",
           "%s", err_msg());
-    CHECK(refused(write_idx("b5", 0, 8, 5, d3, 0, 0), "rank 5"), "idx_bad_rank", "%s", err_msg());
+    CHECK(refused(write_idx("b5", 0, 8, 5, d5, 0, 0), "rank 5"), "idx_bad_rank", "%s", err_msg());
     CHECK(refused(write_idx("b6", 0, 8, 3, zero, 0, 0), "dimension 1 is zero"), "idx_bad_zero_dim",
           "%s", err_msg());
     CHECK(refused(write_idx("b7.gz", 1, 8, 3, huge, 10, 0), "larger than"), "idx_bad_absurd_dims",
