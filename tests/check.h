@@ -59,21 +59,22 @@ static inline int check_close(const char *name, const float *a, const float *b, 
                         (double)a[worst], (double)b[worst]);
 }
 
-/* The same for doubles; NaN matches NaN (undefined metric values are expected NaN). */
+/* The same for doubles, reporting the worst pair (a NaN on either side never matches). */
 static inline int check_close_f64(const char *name, const double *a, const double *b, size_t n,
                                   double atol, double rtol)
 {
-    size_t bad = 0, first = (size_t)-1;
+    size_t bad = 0, worst = 0;
+    double maxdiff = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs(a[i] - b[i]);
-        if (!(d <= atol + rtol * fabs(b[i])) && !(a[i] != a[i] && b[i] != b[i])) {
-            if (first == (size_t)-1) first = i;
-            bad++;
+        if (!(d <= atol + rtol * fabs(b[i]))) bad++;
+        if (!(d <= maxdiff)) {
+            maxdiff = d;
+            worst = i;
         }
     }
-    if (bad == 0) return check_report(1, name, "");
-    return check_report(0, name, "%zu of %zu differ; first [%zu] %.17g vs %.17g", bad, n, first,
-                        a[first], b[first]);
+    return check_report(bad == 0, name, "%zu of %zu differ; max diff %.3g at [%zu] %.17g vs %.17g",
+                        bad, n, maxdiff, worst, n ? a[worst] : 0.0, n ? b[worst] : 0.0);
 }
 
 static inline int check_summary(void)

@@ -12,24 +12,6 @@
 #include "tests/check.h"
 #include "tests/ref/metric_fixtures.h"
 
-/* check_close for doubles: |a - b| <= atol + rtol |b|, reporting the worst pair. */
-static int check_close_f64(const char *name, const double *a, const double *b, size_t n,
-                           double atol, double rtol)
-{
-    size_t bad = 0, worst = 0;
-    double maxdiff = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        if (!(d <= atol + rtol * fabs(b[i]))) bad++;
-        if (!(d <= maxdiff)) {
-            maxdiff = d;
-            worst = i;
-        }
-    }
-    return CHECK(bad == 0, name, "%zu of %zu differ; max diff %.3g at [%zu] %.17g vs %.17g", bad, n,
-                 maxdiff, worst, a[worst], b[worst]);
-}
-
 static void test_order(void)
 {
     const float x[8] = {1, 3, 3, -0.0f, 0.0f, NAN, -INFINITY, 2};
