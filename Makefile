@@ -99,6 +99,18 @@ sanitize: deps-test
 	  $(addprefix build/sanitize/tests/,$(TEST_NAMES))
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 BUILD=build/sanitize UNIT_ONLY=1 tests/run.sh
 
+# ---- the shipped default data set (data/README.md) ----
+.PHONY: data data-train
+# the shipped test split, bit for bit from Debian's dataset-fashion-mnist (leaves git clean)
+data: bin/make_scenes
+	@build-aux/deps.sh data
+	bin/make_scenes --split test --count 1000 --seed 1 --out data/fashion-scenes/test
+# training split for the model (~30 s, 136 MB, git-ignored)
+data-train: data/fashion-scenes-train/annotations.json
+data/fashion-scenes-train/annotations.json: | bin/make_scenes
+	@build-aux/deps.sh data
+	bin/make_scenes --split train --count 30000 --seed 1 --out data/fashion-scenes-train
+
 help:
 	@sed -n '1,12p' Makefile
 
