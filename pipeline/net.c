@@ -347,9 +347,10 @@ static int build_layers(struct net *net, const struct net_layer_spec *spec)
     if (spec[0].kind != NET_INPUT)
         return err_set("cannot build net: the first layer must be 'input', not '%s'",
                        net_kind_name(spec[0].kind));
+    for (int i = 0; i < net->n_layers; i++)
+        net->layers[i].spec = spec[i];
     for (int i = 0; i < net->n_layers; i++) {
         struct net_layer *L = &net->layers[i];
-        L->spec = spec[i];
         if (check_name(L->spec.name, i) < 0) return -1;
         if ((unsigned)L->spec.kind >= NET_KIND_COUNT)
             return err_set("cannot build net: layer '%s' has unknown kind %d", L->spec.name,
