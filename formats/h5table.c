@@ -251,6 +251,19 @@ struct h5table_file *h5table_open(const char *path)
     return f;
 }
 
+/* Detaches the streams still open on f: their datasets are closed with the file, and a later
+ * h5table_stream_close only frees them. */
+static void h5table_orphan_streams(struct h5table_file *f)
+{
+    for (struct h5table_stream *s = f->streams, *next; s; s = next) {
+        next = s->next;
+        s->file = NULL;
+        s->next = NULL;
+        s->dset = -1;
+    }
+    f->streams = NULL;
+}
+
 /* Closes every object still open in f (after a failure); returns how many there were. */
 static ssize_t h5table_close_objects(struct h5table_file *f)
 {
@@ -275,10 +288,13 @@ int h5table_commit(struct h5table_file *f)
 {
     SB_ASSERT(f && f->writable);
     int rc = 0;
+    if (f->streams)
+        rc = err_set("cannot commit '%s': stream '%s' still open (close streams first)", f->path,
+                     f->streams->name);
+    h5table_orphan_streams(f);
     ssize_t open_objects = h5table_close_objects(f);
-    if (open_objects > 0)
-        rc = err_set("cannot commit '%s': %zd objects still open (a stream was not closed)",
-                     f->path, open_objects);
+    if (open_objects > 0 && !rc)
+        rc = err_set("cannot commit '%s': %zd objects still open", f->path, open_objects);
     if (H5Fclose(f->id) < 0 && !rc)
         rc = err_set("cannot commit '%s': closing '%s': %s", f->path, f->tmp, h5table_reason());
     f->id = -1;
@@ -293,6 +309,7 @@ int h5table_commit(struct h5table_file *f)
 void h5table_abort(struct h5table_file *f)
 {
     if (!f) return;
+    h5table_orphan_streams(f);
     if (f->id >= 0) {
         h5table_close_objects(f);
         H5Fclose(f->id);
@@ -311,8 +328,12 @@ int h5table_close(struct h5table_file *f)
                        f->path);
     }
     int rc = 0;
-    if (h5table_close_objects(f) > 0)
-        rc = err_set("cannot close '%s': objects still open (a stream was not closed)", f->path);
+    if (f->streams)
+        rc = err_set("cannot close '%s': stream '%s' still open (close streams first)", f->path,
+                     f->streams->name);
+    h5table_orphan_streams(f);
+    if (h5table_close_objects(f) > 0 && !rc)
+        rc = err_set("cannot close '%s': objects still open", f->path);
     if (H5Fclose(f->id) < 0 && !rc)
         rc = err_set("cannot close '%s': %s", f->path, h5table_reason());
     h5table_free(f);
@@ -532,6 +553,11 @@ static int h5table_schema_check(const struct h5table_file *f, const char *name, 
 static void h5table_stream_free(struct h5table_stream *s)
 {
     if (!s) return;
+    for (struct h5table_stream **p = s->file ? &s->file->streams : NULL; p && *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
     if (s->dset >= 0) H5Dclose(s->dset);
     if (s->mtype >= 0) H5Tclose(s->mtype);
     free(s->name);
@@ -549,6 +575,8 @@ static struct h5table_stream *h5table_stream_alloc(struct h5table_file *f, const
     }
     s->file = f;
     s->dset = s->mtype = -1;
+    s->next = f->streams;
+    f->streams = s;
     return s;
 }
 
@@ -831,7 +859,10 @@ int h5table_stream_close(struct h5table_stream *s)
 {
     if (!s) return 0;
     int rc = 0;
-    if (H5Dclose(s->dset) < 0) rc = h5table_fail(s->file, "close", s->name, h5table_reason());
+    if (!s->file)
+        rc = err_set("cannot close stream '%s': its file was already closed", s->name);
+    else if (H5Dclose(s->dset) < 0)
+        rc = h5table_fail(s->file, "close", s->name, h5table_reason());
     s->dset = -1;
     h5table_stream_free(s);
     return rc;

@@ -11,7 +11,9 @@
  *   or h5table_abort(f);            // close, unlink the temp; frees f
  * The temp is registered with atomicfile, so exit() or SIGINT/SIGTERM/SIGHUP before commit
  * removes it and leaves the previous final file untouched. Every stream on f must be closed
- * before commit (commit fails otherwise). Input files: h5table_open (read-only) and
+ * before commit (commit fails otherwise, naming the stream). Closing, committing or aborting a
+ * file closes the datasets of streams still open on it; such streams must still be freed with
+ * h5table_stream_close (which then returns -1). Input files: h5table_open (read-only) and
  * h5table_close.
  *
  * Tables are rank-1 compound datasets described by a C schema (one scalar column per struct

@@ -14,6 +14,7 @@ struct h5table_file {
     char *path;   /* final path */
     char *tmp;    /* temp being written; NULL when read-only */
     int writable;
+    struct h5table_stream *streams; /* open streams, so closing the file can orphan them */
 };
 
 struct h5table_stream {
@@ -23,6 +24,7 @@ struct h5table_stream {
     int rank;
     hsize_t dims[H5TABLE_MAX_RANK]; /* dims[0]: current rows */
     size_t row_bytes;               /* bytes of one row in memory */
+    struct h5table_stream *next;    /* in file->streams */
 };
 
 /* H5open + H5Eset_auto off, once. */

@@ -387,9 +387,12 @@ static void t_failures(void)
     f = h5table_create(t_path("open.h5"));
     struct h5table_stream *s = f ? h5table_stream_create_array(f, "x", H5TABLE_I32, 2, d) : NULL;
     rc = h5table_commit(f);
-    CHECK(rc == -1 && strstr(err_msg(), "still open") && access(t_path("open.h5"), F_OK) != 0,
+    CHECK(rc == -1 && strstr(err_msg(), "stream 'x' still open") &&
+              access(t_path("open.h5"), F_OK) != 0,
           "h5table_commit_with_open_stream_fails", "rc %d msg '%s'", rc, err_msg());
-    h5table_stream_close(s); /* after the file: reports an error, frees */
+    rc = h5table_stream_close(s); /* after the file: reports an error, frees */
+    CHECK(rc == -1 && strstr(err_msg(), "its file was already closed"),
+          "h5table_stream_close_after_file", "rc %d msg '%s'", rc, err_msg());
 
     /* Creating an object twice. */
     f = h5table_create(t_path("twice.h5"));
