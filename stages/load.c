@@ -99,7 +99,8 @@ struct load_item {
     int label;         /* class for single-label sources, -1 for COCO */
     size_t obj0, nobj; /* its objects in load.objects */
     uint64_t id;
-    char *err; /* decode failure (malloc'd), or NULL */
+    int failed; /* probe or decode failed; err holds the message (NULL if it could not be kept) */
+    char *err;
 };
 
 struct load_object {
@@ -266,15 +267,28 @@ static void load_list_idx(struct load *L)
 
 /* ---- sizes, boxes ------------------------------------------------------------------------ */
 
+/* Keeps a worker thread's error message with its item (err_msg is per thread). */
+static void load_failed(struct load_item *it)
+{
+    it->failed = 1;
+    it->err = strdup(err_msg());
+}
+
+static _Noreturn void load_die_item(const struct load_item *it)
+{
+    if (it->err) cli_die("%s", it->err);
+    cli_die("cannot load '%s': failed (message lost: out of memory)", it->path);
+}
+
 /* ImageFolder sizes come from the PNG headers (parallel; first error in source order wins). */
 static void load_probe(struct load *L)
 {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < L->n; i++)
         if (pngio_probe(L->items[i].path, &L->items[i].w, &L->items[i].h, NULL))
-            L->items[i].err = strdup(err_msg());
+            load_failed(&L->items[i]);
     for (size_t i = 0; i < L->n; i++)
-        if (L->items[i].err) cli_die("%s", L->items[i].err);
+        if (L->items[i].failed) load_die_item(&L->items[i]);
 }
 
 static void load_target_size(struct load *L)
@@ -395,9 +409,9 @@ static void load_decode(struct load *L)
         size_t e = L->n - b < 256 ? L->n : b + 256;
 #pragma omp parallel for schedule(static)
         for (size_t i = b; i < e; i++)
-            if (load_decode_one(L, i)) L->items[i].err = strdup(err_msg());
+            if (load_decode_one(L, i)) load_failed(&L->items[i]);
         for (size_t i = b; i < e; i++)
-            if (L->items[i].err) cli_die("%s", L->items[i].err);
+            if (L->items[i].failed) load_die_item(&L->items[i]);
         cli_progress_update(&pr, e);
     }
     cli_progress_finish(&pr);
