@@ -324,13 +324,22 @@ static void meta_buf_add(struct meta_buf *b, const char *fmt, ...)
 }
 
 /* A canonical (little-endian, packed) copy of a stored type, described into b. -1 when the
- * type cannot be hashed (variable-length data, references). Caller closes the result. */
-static hid_t meta_canon(hid_t t, struct meta_buf *b)
+ * type cannot be hashed (references, variable-length data other than a dataset of strings as
+ * h5py writes them: allowed at the top level only). Caller closes the result. */
+static hid_t meta_canon(hid_t t, struct meta_buf *b, int top)
 {
     H5T_class_t cls = H5Tget_class(t);
     size_t size = H5Tget_size(t);
     hid_t c = -1;
-    if (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_BITFIELD || cls == H5T_ENUM) {
+    if (top && cls == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        c = H5Tcopy(H5T_C_S1);
+        if (c >= 0 && (H5Tset_size(c, H5T_VARIABLE) < 0 ||
+                       H5Tset_cset(c, H5Tget_cset(t)) < 0)) {
+            H5Tclose(c);
+            c = -1;
+        }
+        meta_buf_add(b, "vs");
+    } else if (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_BITFIELD || cls == H5T_ENUM) {
         c = H5Tcopy(t);
         if (c >= 0 && H5Tset_order(c, H5T_ORDER_LE) < 0) {
             H5Tclose(c);
@@ -351,7 +360,7 @@ static hid_t meta_canon(hid_t t, struct meta_buf *b)
             for (int i = 0; i < nd; i++)
                 meta_buf_add(b, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
             meta_buf_add(b, "]");
-            cb = base >= 0 ? meta_canon(base, b) : -1;
+            cb = base >= 0 ? meta_canon(base, b, 0) : -1;
         }
         if (cb >= 0) c = H5Tarray_create2(cb, (unsigned)nd, dims);
         if (cb >= 0) H5Tclose(cb);
@@ -366,7 +375,7 @@ static hid_t meta_canon(hid_t t, struct meta_buf *b)
             char *mname = H5Tget_member_name(t, (unsigned)i);
             hid_t mt = H5Tget_member_type(t, (unsigned)i);
             meta_buf_add(b, "%s%s:", i ? "," : "", mname ? mname : "?");
-            mem[i] = mt >= 0 ? meta_canon(mt, b) : -1;
+            mem[i] = mt >= 0 ? meta_canon(mt, b, 0) : -1;
             if (mname) H5free_memory(mname);
             if (mt >= 0) H5Tclose(mt);
             if (mem[i] < 0) {
@@ -412,10 +421,11 @@ static int meta_hash_dataset(struct h5table_file *f, const char *name, struct ch
         (rank = H5Sget_simple_extent_ndims(space)) < 0 ||
         H5Sget_simple_extent_dims(space, dims, NULL) < 0)
         goto done;
-    if ((ct = meta_canon(ft, &desc)) < 0 || desc.oom) {
+    if ((ct = meta_canon(ft, &desc, 1)) < 0 || desc.oom) {
         why = "type not supported (variable-length or reference data)";
         goto done;
     }
+    int vlen = H5Tis_variable_str(ct) > 0;
     chash_update(h, name, strlen(name) + 1);
     chash_update(h, desc.s, desc.n + 1);
     meta_le(le, (uint64_t)rank, 4);
@@ -448,9 +458,17 @@ static int meta_hash_dataset(struct h5table_file *f, const char *name, struct ch
                    : rank == 0 ? 0 : H5Sselect_hyperslab(space, H5S_SELECT_SET, off, NULL, cnt,
                                                          NULL);
         if (e >= 0) e = H5Dread(d, ct, ms, rank == 0 ? H5S_ALL : space, H5P_DEFAULT, buf);
+        if (e >= 0 && vlen) { /* strings with their NUL, then give HDF5 its memory back */
+            for (size_t k = 0; k < n * (row / sizeof(char *)); k++) {
+                const char *str = ((char **)(void *)buf)[k];
+                chash_update(h, str ? str : "", str ? strlen(str) + 1 : 1);
+            }
+            H5Dvlen_reclaim(ct, ms, H5P_DEFAULT, buf);
+        } else if (e >= 0) {
+            chash_update(h, buf, n * row);
+        }
         if (ms >= 0) H5Sclose(ms);
         if (e < 0) goto done;
-        chash_update(h, buf, n * row);
     }
     rc = 0;
 done:
