@@ -61,8 +61,9 @@ static size_t wsize(const struct conv2d_dims *d)
     return (size_t)d->O * (d->C / d->groups) * d->KH * d->KW;
 }
 
-/* Scratch layout: nthreads GEMM workspaces (contiguous, as gemm_sgemm_packb_mt wants them),
- * then nthreads [K, P] column matrices, then CONV_DW_CHUNKS weight+bias gradient partials. */
+/* Scratch of one image call (conv2d_*_image) with nt threads: nt GEMM workspaces (contiguous,
+ * as gemm_sgemm_packb_mt wants them), one [K, P] column matrix, one image weight+bias gradient.
+ * The batched calls use one such region per thread, then CONV_DW_CHUNKS chunk partials. */
 static size_t col_floats(const struct conv2d_dims *d)
 {
     size_t K = (size_t)(d->C / d->groups) * d->KH * d->KW, P = (size_t)d->OH * d->OW;
@@ -74,12 +75,19 @@ static size_t part_floats(const struct conv2d_dims *d)
     return round16(wsize(d) + (size_t)d->O);
 }
 
-size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads)
+size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     if (is_depthwise(d)) return 16;
-    return (size_t)nthreads * (gemm_work_floats() + col_floats(d)) +
-           CONV_DW_CHUNKS * part_floats(d) + 16;
+    return (size_t)nthreads * gemm_work_floats() + col_floats(d) + part_floats(d) + 16;
+}
+
+size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    size_t one = round16(conv2d_image_scratch_floats(d, 1));
+    size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
+    return (per_thread > shared ? per_thread : shared) + CONV_DW_CHUNKS * part_floats(d) + 16;
 }
 
 /* ---- im2col ---------------------------------------------------------------------------- */
@@ -90,8 +98,34 @@ struct im2col_src {
     const struct conv2d_dims *d;
 };
 
-/* Row k of the column matrix, output columns [j0, j0+nc): into dst[j] (plain) or, panelled,
- * into the NR-wide GEMM panel layout (column j at panel j/NR, lane j%NR). */
+/* Writes count values (src, or zeros when src is NULL) to columns j.. of one row of the
+ * destination: plain (dst[j]) or panelled (column j at panel j/NR, lane j%NR). */
+static void put_run(float *dst, size_t panel_stride, int panelled, int j, const float *src,
+                    int count)
+{
+    if (!panelled) {
+        if (src)
+            memcpy(dst + j, src, sizeof(float) * (size_t)count);
+        else
+            memset(dst + j, 0, sizeof(float) * (size_t)count);
+        return;
+    }
+    while (count > 0) {
+        int lane = j % GEMM_NR, m = GEMM_NR - lane < count ? GEMM_NR - lane : count;
+        float *d = dst + (size_t)(j / GEMM_NR) * panel_stride + lane;
+        if (src) {
+            memcpy(d, src, sizeof(float) * (size_t)m);
+            src += m;
+        } else {
+            memset(d, 0, sizeof(float) * (size_t)m);
+        }
+        j += m;
+        count -= m;
+    }
+}
+
+/* Row k of the column matrix, output columns [j0, j0+nc), into dst via put_run. Stride-1
+ * rows are runs of the input row with zero borders; other strides gather element-wise. */
 static void im2col_row(const struct im2col_src *s, int k, int j0, int nc, float *dst,
                        size_t panel_stride, int panelled)
 {
@@ -99,17 +133,31 @@ static void im2col_row(const struct im2col_src *s, int k, int j0, int nc, float 
     int khw = d->KH * d->KW, c = k / khw, r = k % khw, kh = r / d->KW, kw = r % d->KW;
     const float *plane = s->inp + (size_t)c * d->H * d->W;
     int oh = j0 / d->OW, ow = j0 % d->OW;
+    float buf[64];
     for (int jj = 0; jj < nc;) {
         int run = d->OW - ow < nc - jj ? d->OW - ow : nc - jj;
         int ih = oh * d->SH - d->PH + kh;
-        const float *row = ih >= 0 && ih < d->H ? plane + (size_t)ih * d->W : NULL;
-        for (int t = 0; t < run; t++) {
-            int iw = (ow + t) * d->SW - d->PW + kw, j = jj + t;
-            float v = row && iw >= 0 && iw < d->W ? row[iw] : 0.0f;
-            if (panelled)
-                dst[(size_t)(j / GEMM_NR) * panel_stride + (j % GEMM_NR)] = v;
-            else
-                dst[j] = v;
+        if (ih < 0 || ih >= d->H) {
+            put_run(dst, panel_stride, panelled, jj, NULL, run);
+        } else if (d->SW == 1) {
+            const float *row = plane + (size_t)ih * d->W;
+            int iw0 = ow - d->PW + kw, lz = iw0 < 0 ? -iw0 : 0, tz = iw0 + run - d->W;
+            if (lz > run) lz = run;
+            if (tz < 0) tz = 0;
+            if (tz > run - lz) tz = run - lz;
+            put_run(dst, panel_stride, panelled, jj, NULL, lz);
+            put_run(dst, panel_stride, panelled, jj + lz, row + iw0 + lz, run - lz - tz);
+            put_run(dst, panel_stride, panelled, jj + run - tz, NULL, tz);
+        } else {
+            const float *row = plane + (size_t)ih * d->W;
+            for (int t0 = 0; t0 < run; t0 += 64) {
+                int m = run - t0 < 64 ? run - t0 : 64;
+                for (int t = 0; t < m; t++) {
+                    int iw = (ow + t0 + t) * d->SW - d->PW + kw;
+                    buf[t] = iw >= 0 && iw < d->W ? row[iw] : 0.0f;
+                }
+                put_run(dst, panel_stride, panelled, jj + t0, buf, m);
+            }
         }
         jj += run;
         ow = 0;
@@ -321,58 +369,67 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
     }
 }
 
-/* One image's backward into the chunk partial (first image of a chunk overwrites it). */
-struct conv_bwd {
-    float *dinp, *part;
-    const float *dout, *inp, *weight;
-    const struct conv2d_dims *d;
-    int want_w, want_b;
-};
-
-static void backward_image(const struct conv_bwd *b, int n, int first, float *work, float *col,
-                           int nt)
+/* wpart (+)= dW of image inp/dout (first: =), bpart likewise; dinp += dX. Pointers are the
+ * image's own; groups handled here. */
+void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
+                           const float *inp, const float *weight, const struct conv2d_dims *d,
+                           float *scratch, int nt)
 {
-    const struct conv2d_dims *d = b->d;
+    if (nt < 1) nt = 1;
+    if (is_depthwise(d)) {
+        struct conv2d_dims one = *d;
+        one.N = 1;
+        if (dinp) dw_backward(dinp, NULL, NULL, dout, inp, weight, &one, nt);
+        if (!wpart && !bpart) return;
+        if (first) {
+            if (wpart) memset(wpart, 0, sizeof(float) * wsize(d));
+            if (bpart) memset(bpart, 0, sizeof(float) * (size_t)d->O);
+        }
+        dw_backward(NULL, wpart, bpart, dout, inp, weight, &one, nt);
+        return;
+    }
     int Cg = d->C / d->groups, Og = d->O / d->groups, K = Cg * d->KH * d->KW;
     int P = d->OH * d->OW;
-    float *part_b = b->part + wsize(d);
+    float *work = scratch, *col = scratch + (size_t)nt * gemm_work_floats();
+    float *img = col + col_floats(d);
+    float *dwi = first ? wpart : img, *dbi = first ? bpart : img + wsize(d);
     for (int g = 0; g < d->groups; g++) {
-        const float *in = b->inp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
-        const float *dy = b->dout + ((size_t)n * d->O + (size_t)g * Og) * P;
-        const float *w = b->weight + (size_t)g * Og * K;
-        float beta = first ? 0.0f : 1.0f;
-        if (b->want_w) {
+        const float *in = inp + (size_t)g * Cg * d->H * d->W;
+        const float *dy = dout + (size_t)g * Og * P;
+        if (wpart) {
             struct im2col_src src = {in, d};
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
             for (int k = 0; k < K; k++)
                 im2col_row(&src, k, 0, P, col + (size_t)k * P, 0, 0);
-            float *dw = b->part + (size_t)g * Og * K;
-            if (nt > 1)
-                gemm_sgemm_mt(0, 1, Og, K, P, dy, P, col, P, beta, dw, K, work, nt);
-            else
-                gemm_sgemm(0, 1, Og, K, P, dy, P, col, P, beta, dw, K, work);
+            gemm_sgemm_mt(0, 1, Og, K, P, dy, P, col, P, 0.0f, dwi + (size_t)g * Og * K, K, work,
+                          nt);
         }
-        if (b->want_b)
+        if (bpart)
             for (int o = 0; o < Og; o++) {
                 float s = 0.0f;
-                for (int p = 0; p < P; p++)
-                    s += dy[(size_t)o * P + p];
-                part_b[g * Og + o] = first ? s : part_b[g * Og + o] + s;
+                for (int q = 0; q < P; q++)
+                    s += dy[(size_t)o * P + q];
+                dbi[g * Og + o] = s;
             }
-        if (!b->dinp) continue;
-        if (nt > 1)
-            gemm_sgemm_mt(1, 0, K, P, Og, w, K, dy, P, 0.0f, col, P, work, nt);
-        else
-            gemm_sgemm(1, 0, K, P, Og, w, K, dy, P, 0.0f, col, P, work);
-        float *di = b->dinp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
+        if (!dinp) continue;
+        gemm_sgemm_mt(1, 0, K, P, Og, weight + (size_t)g * Og * K, K, dy, P, 0.0f, col, P, work,
+                      nt);
+        float *di = dinp + (size_t)g * Cg * d->H * d->W;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
         for (int c = 0; c < Cg; c++)
             col2im_add(di, col, d, c, c + 1);
     }
+    if (first) return;
+    if (wpart)
+        for (size_t i = 0; i < wsize(d); i++)
+            wpart[i] += dwi[i];
+    if (bpart)
+        for (int o = 0; o < d->O; o++)
+            bpart[o] += dbi[o];
 }
 
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -380,47 +437,58 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
                      float *scratch, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    if (is_depthwise(d)) {
-        dw_backward(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
-        return;
-    }
-    size_t gw = gemm_work_floats(), cf = col_floats(d), pf = part_floats(d);
-    float *cols = scratch + (size_t)nthreads * gw, *parts = cols + (size_t)nthreads * cf;
-    int nchunk = d->N < CONV_DW_CHUNKS ? d->N : CONV_DW_CHUNKS;
-    struct conv_bwd b = {dinp, NULL, dout, inp, weight, d, dweight != NULL, dbias != NULL};
+    size_t isz = (size_t)d->C * d->H * d->W, osz = (size_t)d->O * d->OH * d->OW;
+    size_t one = round16(conv2d_image_scratch_floats(d, 1)), pf = part_floats(d);
+    size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
+    float *parts = scratch + (per_thread > shared ? per_thread : shared);
+    int want = dweight || dbias, G = d->N < CONV_DW_CHUNKS ? d->N : CONV_DW_CHUNKS;
+    if (!want) G = d->N; /* no partials: one image per work item */
     if (d->N >= nthreads) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
-        for (int c = 0; c < nchunk; c++) {
-            struct conv_bwd bc = b;
-            int t = thread_id(), n0 = d->N * c / nchunk, n1 = d->N * (c + 1) / nchunk;
-            bc.part = parts + (size_t)c * pf;
-            for (int n = n0; n < n1; n++)
-                backward_image(&bc, n, n == n0, scratch + (size_t)t * gw, cols + (size_t)t * cf,
-                               1);
+        for (int g = 0; g < G; g++) {
+            float *scr = scratch + (size_t)thread_id() * one, *wp = parts + (size_t)g * pf;
+            for (int n = d->N * g / G; n < d->N * (g + 1) / G; n++)
+                conv2d_backward_image(dinp ? dinp + n * isz : NULL, dweight ? wp : NULL,
+                                      dbias ? wp + wsize(d) : NULL, n == d->N * g / G,
+                                      dout + n * osz, inp + n * isz, weight, d, scr, 1);
         }
     } else {
-        for (int c = 0; c < nchunk; c++) {
-            int n0 = d->N * c / nchunk, n1 = d->N * (c + 1) / nchunk;
-            b.part = parts + (size_t)c * pf;
-            for (int n = n0; n < n1; n++)
-                backward_image(&b, n, n == n0, scratch, cols, nthreads);
+        for (int g = 0; g < G; g++) {
+            float *wp = parts + (size_t)g * pf;
+            for (int n = d->N * g / G; n < d->N * (g + 1) / G; n++)
+                conv2d_backward_image(dinp ? dinp + n * isz : NULL, dweight ? wp : NULL,
+                                      dbias ? wp + wsize(d) : NULL, n == d->N * g / G,
+                                      dout + n * osz, inp + n * isz, weight, d, scratch,
+                                      nthreads);
         }
     }
-    size_t ws = wsize(d);
+    if (want) conv2d_reduce_parts(dweight, dbias, parts, G, d, nthreads);
+}
+
+void conv2d_reduce_parts(float *dweight, float *dbias, const float *parts, int G,
+                         const struct conv2d_dims *d, int nthreads)
+{
+    size_t ws = wsize(d), pf = part_floats(d);
+    (void)nthreads;
     if (dweight) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (ws > 65536)
 #endif
         for (size_t i = 0; i < ws; i++)
-            for (int c = 0; c < nchunk; c++)
-                dweight[i] += parts[(size_t)c * pf + i];
+            for (int g = 0; g < G; g++)
+                dweight[i] += parts[(size_t)g * pf + i];
     }
     if (dbias)
         for (int o = 0; o < d->O; o++)
-            for (int c = 0; c < nchunk; c++)
-                dbias[o] += parts[(size_t)c * pf + ws + o];
+            for (int g = 0; g < G; g++)
+                dbias[o] += parts[(size_t)g * pf + ws + o];
+}
+
+size_t conv2d_part_floats(const struct conv2d_dims *d)
+{
+    return part_floats(d);
 }
 
 /* ---- naive twins --------------------------------------------------------------------- */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 /* Weight-gradient batch chunks summed in order (independent of the thread count). */
-#define CONV_DW_CHUNKS 8
+#define CONV_DW_CHUNKS 4
 
 struct conv2d_dims {
     int N, C, H, W;        /* input [N, C, H, W] */
@@ -42,6 +42,25 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, const struct conv2d_dims *d,
                      float *scratch, int nthreads);
+
+/* Per-image pieces, for callers that schedule images themselves (the net's image-parallel
+ * path). conv2d_backward is exactly: images cut into G = min(N, CONV_DW_CHUNKS) contiguous
+ * chunks [N*g/G, N*(g+1)/G); per chunk, conv2d_backward_image on each image in order into the
+ * chunk's partial (the first image with first = 1); then conv2d_reduce_parts. Following the
+ * same steps elsewhere gives bitwise the same gradients.
+ * conv2d_backward_image: pointers are the image's own (d->N is ignored); wpart [O,C/g,KH,KW]
+ * and bpart [O] receive (first) or accumulate the image's weight and bias gradients (either may
+ * be NULL); dinp += the input gradient (may be NULL). scratch: conv2d_image_scratch_floats(d,
+ * nthreads) floats; nthreads > 1 splits the image's GEMMs. */
+size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads);
+void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
+                           const float *inp, const float *weight, const struct conv2d_dims *d,
+                           float *scratch, int nthreads);
+/* Floats of one chunk partial (weight then bias, padded); parts holds G of them in a row.
+ * dweight[i] += parts[0][i] + ... in chunk order (likewise dbias). */
+size_t conv2d_part_floats(const struct conv2d_dims *d);
+void conv2d_reduce_parts(float *dweight, float *dbias, const float *parts, int G,
+                         const struct conv2d_dims *d, int nthreads);
 
 /* Direct 7-loop twins, accumulating in double; for tests. */
 void conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias,

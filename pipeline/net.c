@@ -298,15 +298,25 @@ static int alloc_params(struct net *net)
     return 0;
 }
 
-static size_t scratch_need(const struct net *net)
+static size_t scratch_need(struct net *net)
 {
-    size_t need = (size_t)net->nthreads * gemm_work_floats();
+    size_t need = (size_t)net->nthreads * gemm_work_floats(), one = gemm_work_floats();
     for (int i = 0; i < net->n_layers; i++)
         if (net->layers[i].spec.kind == NET_CONV2D) {
             size_t s = conv2d_scratch_floats(&net->layers[i].conv, net->nthreads);
+            size_t t = r16(conv2d_image_scratch_floats(&net->layers[i].conv, 1));
             if (s > need) need = s;
+            if (t > one) one = t;
         }
+    net->thread_scratch = r16(one);
+    if ((size_t)net->nthreads * net->thread_scratch > need)
+        need = (size_t)net->nthreads * net->thread_scratch;
     return r16(need);
+}
+
+static int is_conv_with_grads(const struct net *net, const struct net_layer *L)
+{
+    return L->spec.kind == NET_CONV2D && !(net->flags & NET_NO_GRAD);
 }
 
 static int alloc_acts(struct net *net)
@@ -317,6 +327,7 @@ static int alloc_acts(struct net *net)
         struct net_layer *L = &net->layers[i];
         total += r16(mb * L->size) * (1 + grads);
         if (L->spec.kind == NET_BATCHNORM) total += 2 * r16((size_t)L->c);
+        if (is_conv_with_grads(net, L)) total += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
     }
     net->scratch_floats = scratch_need(net);
     total += net->scratch_floats;
@@ -336,6 +347,10 @@ static int alloc_acts(struct net *net)
         if (L->spec.kind == NET_BATCHNORM) {
             L->save_mean = cur, cur += r16((size_t)L->c);
             L->save_invstd = cur, cur += r16((size_t)L->c);
+        }
+        if (is_conv_with_grads(net, L)) {
+            L->gparts = cur;
+            cur += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
         }
     }
     net->scratch = cur;

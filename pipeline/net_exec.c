@@ -1,6 +1,13 @@
 /* Running a built net: forward over a layer range and backward from a seed layer with
- * per-kind rules (see net.h). Each layer dispatches to its kernel with the batch size of the
- * call; kernels never allocate, all buffers come from the arenas. */
+ * per-kind rules (see net.h). Kernels never allocate; all buffers come from the arenas.
+ *
+ * Two schedules with bitwise-identical results. Layer-parallel: each layer runs on the whole
+ * batch, threads inside the kernel (used for batch 1 or one thread). Image-parallel: runs of
+ * per-example layers ("segments") are walked image by image, each thread carrying its images
+ * through the whole segment with its own scratch, so activations stay in cache and no barrier
+ * separates layers; layers that couple the batch (linear, batch norm in train mode or with
+ * parameter gradients, custom backward rules) end a segment and run layer-parallel. Parameter
+ * gradients of convs go through the fixed image chunks of conv2d_backward in both schedules. */
 #include <string.h>
 
 #include "pipeline/activation.h"
@@ -8,6 +15,10 @@
 #include "pipeline/err.h"
 #include "pipeline/linear.h"
 #include "pipeline/net_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static float *pdata(const struct net *net, int k)
 {
@@ -19,13 +30,35 @@ static float *pgrad(const struct net *net, int k)
     return k >= 0 ? net->params[k].grad.data : NULL;
 }
 
+static int tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* A slice of the batch [n0, n0 + cnt) run by nt threads with the given scratch. */
+struct slice {
+    int n0, cnt, nt;
+    float *scratch;
+};
+
+static float *act_at(const struct net_layer *L, int n0)
+{
+    return L->act + (size_t)n0 * L->size;
+}
+
 /* ---- forward ------------------------------------------------------------------------- */
 
-static int forward_layer(struct net *net, int i, int n, int train, int nt)
+static int forward_layer(struct net *net, int i, const struct slice *s, int train)
 {
     struct net_layer *L = &net->layers[i];
     const struct net_layer *I = &net->layers[L->in[0]];
-    const float *x = I->act;
+    const float *x = act_at(I, s->n0);
+    float *y = act_at(L, s->n0);
+    int n = s->cnt, nt = s->nt;
     size_t total = (size_t)n * L->size;
     switch (L->spec.kind) {
     case NET_INPUT:
@@ -33,72 +66,95 @@ static int forward_layer(struct net *net, int i, int n, int train, int nt)
     case NET_CONV2D: {
         struct conv2d_dims d = L->conv;
         d.N = n;
-        conv2d_forward(L->act, x, pdata(net, L->p_weight), pdata(net, L->p_bias), &d,
-                       net->scratch, nt);
+        conv2d_forward(y, x, pdata(net, L->p_weight), pdata(net, L->p_bias), &d, s->scratch,
+                       nt);
         return 0;
     }
     case NET_BATCHNORM:
         if (train)
-            return batchnorm_forward_train(L->act, L->save_mean, L->save_invstd,
+            return batchnorm_forward_train(y, L->save_mean, L->save_invstd,
                                            pdata(net, L->p_mean), pdata(net, L->p_var), x,
                                            pdata(net, L->p_weight), pdata(net, L->p_bias),
                                            L->spec.eps, L->spec.momentum, n, L->c,
                                            L->h * L->w, nt);
-        batchnorm_forward_eval(L->act, x, pdata(net, L->p_weight), pdata(net, L->p_bias),
+        batchnorm_forward_eval(y, x, pdata(net, L->p_weight), pdata(net, L->p_bias),
                                pdata(net, L->p_mean), pdata(net, L->p_var), L->spec.eps, n,
                                L->c, L->h * L->w, nt);
         return 0;
     case NET_RELU:
-        relu_forward(L->act, x, total, nt);
+        relu_forward(y, x, total, nt);
         return 0;
     case NET_MAXPOOL:
     case NET_AVGPOOL: {
         struct pool2d_dims d = L->pool;
         d.N = n;
         if (L->spec.kind == NET_MAXPOOL)
-            maxpool2d_forward(L->act, x, &d, nt);
+            maxpool2d_forward(y, x, &d, nt);
         else
-            avgpool2d_forward(L->act, x, &d, nt);
+            avgpool2d_forward(y, x, &d, nt);
         return 0;
     }
     case NET_GLOBAL_AVGPOOL:
-        global_avgpool_forward(L->act, x, n, I->c, I->h * I->w, nt);
+        global_avgpool_forward(y, x, n, I->c, I->h * I->w, nt);
         return 0;
     case NET_LINEAR:
-        linear_forward(L->act, x, pdata(net, L->p_weight), pdata(net, L->p_bias), n,
-                       (int)I->size, L->c, net->scratch, nt);
+        linear_forward(y, x, pdata(net, L->p_weight), pdata(net, L->p_bias), n, (int)I->size,
+                       L->c, s->scratch, nt);
         return 0;
     case NET_FLATTEN:
-        memcpy(L->act, x, sizeof(float) * total);
+        memcpy(y, x, sizeof(float) * total);
         return 0;
     case NET_DROPOUT:
-        dropout_forward(L->act, x, n, L->size, L->spec.p, train,
-                        dropout_layer_seed(net->seed, i, net->step),
-                        net->has_keys ? net->keys : NULL, nt);
+        dropout_forward(y, x, n, L->size, L->spec.p, train,
+                        dropout_layer_seed(net->seed, i, net->step), net->keys + s->n0, nt);
         return 0;
     case NET_ADD:
-        add_forward(L->act, x, net->layers[L->in[1]].act, total, nt);
+        add_forward(y, x, act_at(&net->layers[L->in[1]], s->n0), total, nt);
         return 0;
     case NET_CONCAT: {
         const float *ins[NET_MAX_INPUTS];
         int ch[NET_MAX_INPUTS];
         for (int j = 0; j < L->n_in; j++) {
-            ins[j] = net->layers[L->in[j]].act;
+            ins[j] = act_at(&net->layers[L->in[j]], s->n0);
             ch[j] = net->layers[L->in[j]].c;
         }
-        concat_forward(L->act, ins, ch, L->n_in, n, (size_t)L->h * L->w);
+        concat_forward(y, ins, ch, L->n_in, n, (size_t)L->h * L->w);
         return 0;
     }
     case NET_SOFTMAX:
-        softmax_forward(L->act, x, n, L->c, L->h * L->w, nt);
+        softmax_forward(y, x, n, L->c, L->h * L->w, nt);
         return 0;
     case NET_SIGMOID:
-        sigmoid_forward(L->act, x, total, nt);
+        sigmoid_forward(y, x, total, nt);
         return 0;
     default:
         SB_ASSERT(0 && "unknown layer kind");
     }
     return 0;
+}
+
+static int image_parallel(int n, int nt)
+{
+    return n >= 2 && nt >= 2;
+}
+
+static int forward_couples(const struct net_layer *L, int train)
+{
+    return L->spec.kind == NET_LINEAR || (L->spec.kind == NET_BATCHNORM && train);
+}
+
+/* Layers [first, last] per image, images spread over threads. */
+static void forward_segment(struct net *net, int first, int last, int n, int train, int nt)
+{
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int b = 0; b < n; b++) {
+        struct slice s = {b, 1, 1, net->scratch + (size_t)tid() * net->thread_scratch};
+        for (int i = first; i <= last; i++)
+            forward_layer(net, i, &s, train); /* per-image layers never fail */
+    }
+    (void)nt;
 }
 
 int net_forward_range(struct net *net, int first, int last, int n, enum net_mode mode,
@@ -111,11 +167,20 @@ int net_forward_range(struct net *net, int first, int last, int n, enum net_mode
     net->last_train = train;
     net->seed = ctx ? ctx->seed : 0;
     net->step = ctx ? ctx->step : 0;
-    net->has_keys = ctx && ctx->keys;
-    if (net->has_keys) memcpy(net->keys, ctx->keys, sizeof(uint64_t) * (size_t)n);
-    for (int i = first; i <= last; i++)
-        if (forward_layer(net, i, n, train, nt) < 0)
+    for (int b = 0; b < n; b++)
+        net->keys[b] = ctx && ctx->keys ? ctx->keys[b] : (uint64_t)b;
+    struct slice whole = {0, n, nt, net->scratch};
+    for (int i = first; i <= last;) {
+        int j = i;
+        if (image_parallel(n, nt) && !forward_couples(&net->layers[i], train)) {
+            while (j + 1 <= last && !forward_couples(&net->layers[j + 1], train))
+                j++;
+            forward_segment(net, i, j, n, train, nt);
+        } else if (forward_layer(net, i, &whole, train) < 0) {
             return err_wrap("cannot run layer '%s': ", net->layers[i].spec.name);
+        }
+        i = j + 1;
+    }
     return 0;
 }
 
@@ -132,132 +197,201 @@ int net_forward(struct net *net, const float *input, int n, enum net_mode mode,
 struct bctx {
     int n, nt, params, train;
     const unsigned char *need; /* need[j]: layer j's output gradient is wanted */
+    const struct net_rules *rules;
 };
 
-/* Gradient buffer of input j of layer L, or NULL when nobody needs it. */
+/* Gradient of input j of layer L at image n0, or NULL when nobody needs it. */
 static float *in_grad(const struct net *net, const struct net_layer *L, int j,
-                      const struct bctx *b)
+                      const struct bctx *b, int n0)
 {
-    return b->need[L->in[j]] ? net->layers[L->in[j]].grad : NULL;
+    const struct net_layer *I = &net->layers[L->in[j]];
+    return b->need[L->in[j]] ? I->grad + (size_t)n0 * I->size : NULL;
 }
 
-static void backward_conv(struct net *net, struct net_layer *L, const struct bctx *b)
+/* Conv backward: whole batch (chunk < 0) or one image into chunk `chunk`'s partial. */
+static void backward_conv(struct net *net, struct net_layer *L, const struct bctx *b,
+                          const struct slice *s, int chunk, int first)
 {
     const struct net_layer *I = &net->layers[L->in[0]];
-    struct conv2d_dims d = L->conv;
-    d.N = b->n;
     float *dw = b->params ? pgrad(net, L->p_weight) : NULL;
     float *db = b->params ? pgrad(net, L->p_bias) : NULL;
-    float *dx = in_grad(net, L, 0, b);
-    if (dx || dw || db)
-        conv2d_backward(dx, dw, db, L->grad, I->act, pdata(net, L->p_weight), &d, net->scratch,
-                        b->nt);
+    float *dx = in_grad(net, L, 0, b, s->n0);
+    if (!dx && !dw && !db) return;
+    const float *dy = L->grad + (size_t)s->n0 * L->size, *x = act_at(I, s->n0);
+    struct conv2d_dims d = L->conv;
+    d.N = s->cnt;
+    if (chunk < 0) {
+        conv2d_backward(dx, dw, db, dy, x, pdata(net, L->p_weight), &d, s->scratch, s->nt);
+        return;
+    }
+    float *part = L->gparts + (size_t)chunk * conv2d_part_floats(&L->conv);
+    size_t ws = (size_t)tensor_numel(&net->params[L->p_weight].value);
+    conv2d_backward_image(dx, dw ? part : NULL, db ? part + ws : NULL, first, dy, x,
+                          pdata(net, L->p_weight), &d, s->scratch, s->nt);
 }
 
-static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b)
+static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b,
+                        const struct slice *s)
 {
     const struct net_layer *I = &net->layers[L->in[0]];
     float *dg = b->params ? pgrad(net, L->p_weight) : NULL;
     float *dbt = b->params ? pgrad(net, L->p_bias) : NULL;
-    float *dx = in_grad(net, L, 0, b);
+    float *dx = in_grad(net, L, 0, b, s->n0);
+    const float *dy = L->grad + (size_t)s->n0 * L->size, *x = act_at(I, s->n0);
     if (!dx && !dg && !dbt) return;
     if (b->train)
-        batchnorm_backward_train(dx, dg, dbt, L->grad, I->act, pdata(net, L->p_weight),
-                                 L->save_mean, L->save_invstd, b->n, L->c, L->h * L->w, b->nt);
+        batchnorm_backward_train(dx, dg, dbt, dy, x, pdata(net, L->p_weight), L->save_mean,
+                                 L->save_invstd, s->cnt, L->c, L->h * L->w, s->nt);
     else
-        batchnorm_backward_eval(dx, dg, dbt, L->grad, I->act, pdata(net, L->p_weight),
-                                pdata(net, L->p_mean), pdata(net, L->p_var), L->spec.eps, b->n,
-                                L->c, L->h * L->w, b->nt);
+        batchnorm_backward_eval(dx, dg, dbt, dy, x, pdata(net, L->p_weight),
+                                pdata(net, L->p_mean), pdata(net, L->p_var), L->spec.eps,
+                                s->cnt, L->c, L->h * L->w, s->nt);
 }
 
-static void backward_linear(struct net *net, struct net_layer *L, const struct bctx *b)
+static void backward_linear(struct net *net, struct net_layer *L, const struct bctx *b,
+                            const struct slice *s)
 {
     const struct net_layer *I = &net->layers[L->in[0]];
     float *dw = b->params ? pgrad(net, L->p_weight) : NULL;
     float *db = b->params ? pgrad(net, L->p_bias) : NULL;
-    float *dx = in_grad(net, L, 0, b);
+    float *dx = in_grad(net, L, 0, b, s->n0);
     if (dx || dw || db)
-        linear_backward(dx, dw, db, L->grad, I->act, pdata(net, L->p_weight), b->n,
-                        (int)I->size, L->c, net->scratch, b->nt);
+        linear_backward(dx, dw, db, L->grad + (size_t)s->n0 * L->size, act_at(I, s->n0),
+                        pdata(net, L->p_weight), s->cnt, (int)I->size, L->c, s->scratch, s->nt);
 }
 
-static void backward_concat(struct net *net, struct net_layer *L, const struct bctx *b)
+static void backward_concat(struct net *net, struct net_layer *L, const struct bctx *b,
+                            const struct slice *s)
 {
     float *dins[NET_MAX_INPUTS];
     int ch[NET_MAX_INPUTS];
     for (int j = 0; j < L->n_in; j++) {
-        dins[j] = in_grad(net, L, j, b);
+        dins[j] = in_grad(net, L, j, b, s->n0);
         ch[j] = net->layers[L->in[j]].c;
     }
-    concat_backward(dins, L->grad, ch, L->n_in, b->n, (size_t)L->h * L->w);
+    concat_backward(dins, L->grad + (size_t)s->n0 * L->size, ch, L->n_in, s->cnt,
+                    (size_t)L->h * L->w);
 }
 
-static void backward_layer(struct net *net, int i, const struct bctx *b, enum net_rule rule)
+static enum relu_rule relu_rule_of(enum net_rule r)
+{
+    return r == NET_RULE_GUIDED ? RELU_GUIDED : r == NET_RULE_DECONVNET ? RELU_DECONVNET
+                                                                        : RELU_PLAIN;
+}
+
+/* Element-wise and shape layers (no parameters). */
+static void backward_simple(struct net *net, int i, const struct bctx *b, const struct slice *s)
 {
     struct net_layer *L = &net->layers[i];
     const struct net_layer *I = &net->layers[L->in[0]];
-    size_t total = (size_t)b->n * L->size;
-    float *dx = in_grad(net, L, 0, b);
-    switch (L->spec.kind) {
-    case NET_CONV2D:
-        backward_conv(net, L, b);
+    size_t total = (size_t)s->cnt * L->size;
+    const float *dy = L->grad + (size_t)s->n0 * L->size, *x = act_at(I, s->n0);
+    const float *y = act_at(L, s->n0);
+    float *dx = in_grad(net, L, 0, b, s->n0);
+    if (L->spec.kind == NET_ADD) {
+        float *db = L->in[1] == L->in[0] ? dx : in_grad(net, L, 1, b, s->n0);
+        if (dx) add_backward(dx, NULL, dy, total, s->nt);
+        if (db) add_backward(db, NULL, dy, total, s->nt);
         return;
-    case NET_BATCHNORM:
-        backward_bn(net, L, b);
-        return;
-    case NET_LINEAR:
-        backward_linear(net, L, b);
-        return;
-    case NET_CONCAT:
-        backward_concat(net, L, b);
-        return;
-    case NET_ADD: {
-        float *db = L->in[1] == L->in[0] ? dx : in_grad(net, L, 1, b);
-        if (dx) add_backward(dx, NULL, L->grad, total, b->nt);
-        if (db) add_backward(db, NULL, L->grad, total, b->nt);
-        return;
-    }
-    default:
-        break;
     }
     if (!dx) return;
     switch (L->spec.kind) {
-    case NET_RELU:
-        relu_backward(dx, L->grad, I->act, total,
-                      rule == NET_RULE_GUIDED      ? RELU_GUIDED
-                      : rule == NET_RULE_DECONVNET ? RELU_DECONVNET
-                                                   : RELU_PLAIN,
-                      b->nt);
+    case NET_RELU: {
+        enum net_rule r = b->rules ? b->rules->rule[NET_RELU] : NET_RULE_PLAIN;
+        relu_backward(dx, dy, x, total, relu_rule_of(r), s->nt);
         return;
+    }
     case NET_MAXPOOL:
     case NET_AVGPOOL: {
         struct pool2d_dims d = L->pool;
-        d.N = b->n;
+        d.N = s->cnt;
         if (L->spec.kind == NET_MAXPOOL)
-            maxpool2d_backward(dx, L->grad, I->act, &d, b->nt);
+            maxpool2d_backward(dx, dy, x, &d, s->nt);
         else
-            avgpool2d_backward(dx, L->grad, &d, b->nt);
+            avgpool2d_backward(dx, dy, &d, s->nt);
         return;
     }
     case NET_GLOBAL_AVGPOOL:
-        global_avgpool_backward(dx, L->grad, b->n, I->c, I->h * I->w, b->nt);
+        global_avgpool_backward(dx, dy, s->cnt, I->c, I->h * I->w, s->nt);
         return;
     case NET_FLATTEN:
-        add_backward(dx, NULL, L->grad, total, b->nt);
+        add_backward(dx, NULL, dy, total, s->nt);
         return;
     case NET_DROPOUT:
-        dropout_backward(dx, L->grad, b->n, L->size, L->spec.p, b->train,
-                         dropout_layer_seed(net->seed, i, net->step),
-                         net->has_keys ? net->keys : NULL, b->nt);
+        dropout_backward(dx, dy, s->cnt, L->size, L->spec.p, b->train,
+                         dropout_layer_seed(net->seed, i, net->step), net->keys + s->n0, s->nt);
         return;
     case NET_SOFTMAX:
-        softmax_backward(dx, L->grad, L->act, b->n, L->c, L->h * L->w, b->nt);
+        softmax_backward(dx, dy, y, s->cnt, L->c, L->h * L->w, s->nt);
         return;
     case NET_SIGMOID:
-        sigmoid_backward(dx, L->grad, L->act, total, b->nt);
+        sigmoid_backward(dx, dy, y, total, s->nt);
         return;
     default:
         SB_ASSERT(0 && "unknown layer kind");
+    }
+}
+
+/* One layer on a slice; chunk >= 0 (image-parallel) routes conv parameter gradients to the
+ * chunk partial. Returns -1 only from a custom rule. */
+static int backward_layer(struct net *net, int i, const struct bctx *b, const struct slice *s,
+                          int chunk, int first)
+{
+    struct net_layer *L = &net->layers[i];
+    enum net_rule r = b->rules ? b->rules->rule[L->spec.kind] : NET_RULE_PLAIN;
+    if (r == NET_RULE_CUSTOM) {
+        if (b->rules->custom(b->rules->user, net, i, b->n) < 0)
+            return err_wrap("cannot run backward rule of layer '%s': ", L->spec.name);
+        return 0;
+    }
+    switch (L->spec.kind) {
+    case NET_CONV2D:
+        backward_conv(net, L, b, s, chunk, first);
+        return 0;
+    case NET_BATCHNORM:
+        backward_bn(net, L, b, s);
+        return 0;
+    case NET_LINEAR:
+        backward_linear(net, L, b, s);
+        return 0;
+    case NET_CONCAT:
+        backward_concat(net, L, b, s);
+        return 0;
+    default:
+        backward_simple(net, i, b, s);
+        return 0;
+    }
+}
+
+static int backward_couples(const struct net_layer *L, const struct bctx *b)
+{
+    enum net_rule r = b->rules ? b->rules->rule[L->spec.kind] : NET_RULE_PLAIN;
+    return L->spec.kind == NET_LINEAR || r == NET_RULE_CUSTOM ||
+           (L->spec.kind == NET_BATCHNORM && (b->train || b->params));
+}
+
+/* Layers hi down to lo per image; with parameter gradients, per image chunk (the chunks of
+ * conv2d_backward), then the chunk partials are reduced in order. */
+static void backward_segment(struct net *net, int hi, int lo, const struct bctx *b)
+{
+    int n = b->n, G = b->params ? (n < CONV_DW_CHUNKS ? n : CONV_DW_CHUNKS) : n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(b->nt)
+#endif
+    for (int g = 0; g < G; g++) {
+        int n0 = n * g / G, n1 = n * (g + 1) / G;
+        for (int img = n0; img < n1; img++) {
+            struct slice s = {img, 1, 1, net->scratch + (size_t)tid() * net->thread_scratch};
+            for (int i = hi; i >= lo; i--)
+                if (b->need[i]) backward_layer(net, i, b, &s, b->params ? g : -1, img == n0);
+        }
+    }
+    if (!b->params) return;
+    for (int i = hi; i >= lo; i--) {
+        struct net_layer *L = &net->layers[i];
+        if (!b->need[i] || L->spec.kind != NET_CONV2D) continue;
+        conv2d_reduce_parts(pgrad(net, L->p_weight), pgrad(net, L->p_bias), L->gparts, G,
+                            &L->conv, b->nt);
     }
 }
 
@@ -300,32 +434,34 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
     if (n != net->batch)
         return err_set("cannot run backward: batch %d differs from the last forward's %d", n,
                        net->batch);
-    int s = seed_layer ? net_layer_index(net, seed_layer) : net_logits_layer(net);
+    int sl = seed_layer ? net_layer_index(net, seed_layer) : net_logits_layer(net);
     int stop = stop_layer ? net_layer_index(net, stop_layer) : -1;
-    if (s < 0 || (stop_layer && stop < 0)) return err_wrap("cannot run backward: ");
-    if (stop >= s)
+    if (sl < 0 || (stop_layer && stop < 0)) return err_wrap("cannot run backward: ");
+    if (stop >= sl)
         return err_set("cannot run backward: stop layer '%s' is not before seed layer '%s'",
-                       stop_layer, net->layers[s].spec.name);
+                       stop_layer, net->layers[sl].spec.name);
     if (check_rules(rules) < 0) return -1;
     unsigned char need_buf[1024], *need = need_buf;
     if (net->n_layers > (int)sizeof(need_buf))
         return err_set("cannot run backward: more than %zu layers", sizeof(need_buf));
-    mark_needed(net, s, stop, flags, need);
-    for (int i = stop < 0 ? 0 : stop; i < s; i++)
+    mark_needed(net, sl, stop, flags, need);
+    for (int i = stop < 0 ? 0 : stop; i < sl; i++)
         memset(net->layers[i].grad, 0, sizeof(float) * (size_t)n * net->layers[i].size);
-    if (seed) memcpy(net->layers[s].grad, seed, sizeof(float) * (size_t)n * net->layers[s].size);
-    struct bctx b = {n, net_threads(net), (flags & NET_GRAD_PARAMS) != 0, net->last_train,
-                     need};
-    for (int i = s; i > (stop < 0 ? 0 : stop); i--) {
-        if (!need[i]) continue;
-        enum net_rule r = rules ? rules->rule[net->layers[i].spec.kind] : NET_RULE_PLAIN;
-        if (r == NET_RULE_CUSTOM) {
-            if (rules->custom(rules->user, net, i, n) < 0)
-                return err_wrap("cannot run backward rule of layer '%s': ",
-                                net->layers[i].spec.name);
-            continue;
+    if (seed) memcpy(net->layers[sl].grad, seed, sizeof(float) * (size_t)n * net->layers[sl].size);
+    struct bctx b = {n, net_threads(net), (flags & NET_GRAD_PARAMS) != 0, net->last_train, need,
+                     rules};
+    struct slice whole = {0, n, b.nt, net->scratch};
+    int lo = stop < 0 ? 1 : stop + 1;
+    for (int i = sl; i >= lo;) {
+        int j = i;
+        if (image_parallel(n, b.nt) && !backward_couples(&net->layers[i], &b)) {
+            while (j - 1 >= lo && !backward_couples(&net->layers[j - 1], &b))
+                j--;
+            backward_segment(net, i, j, &b);
+        } else if (need[i] && backward_layer(net, i, &b, &whole, -1, 1) < 0) {
+            return -1;
         }
-        backward_layer(net, i, &b, r);
+        i = j - 1;
     }
     return 0;
 }

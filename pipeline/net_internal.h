@@ -21,6 +21,7 @@ struct net_layer {
     struct conv2d_dims conv;             /* at max_batch; N is set per call */
     struct pool2d_dims pool;
     float *save_mean, *save_invstd;      /* batch norm: statistics of the last train forward */
+    float *gparts;                       /* conv: CONV_DW_CHUNKS weight-gradient partials */
     double flops;
 };
 
@@ -32,7 +33,8 @@ struct net {
     float *param_arena, *act_arena;
     size_t param_floats, act_floats;
     float *scratch;
-    size_t scratch_floats;
+    size_t scratch_floats; /* layer-parallel kernels use it whole */
+    size_t thread_scratch; /* image-parallel: thread t uses scratch + t * thread_scratch */
     uint64_t *keys;       /* [max_batch] dropout keys of the last train forward */
     int has_keys;
     uint64_t seed;

@@ -57,10 +57,40 @@ static int window_argmax(const float *x, const struct pool2d_dims *d, int oh, in
     return best;
 }
 
+/* The common 2x2 stride-2 unpadded window, fully inside the input: first maximum wins. */
+static int is_k2s2(const struct pool2d_dims *d)
+{
+    return d->KH == 2 && d->KW == 2 && d->SH == 2 && d->SW == 2 && d->PH == 0 && d->PW == 0 &&
+           2 * d->OH <= d->H && 2 * d->OW <= d->W;
+}
+
+static int argmax4(const float *x, int W)
+{
+    int best = 0;
+    float m = x[0], v;
+    if ((v = x[1]) > m || isnan(v)) m = v, best = 1;
+    if ((v = x[W]) > m || isnan(v)) m = v, best = W;
+    if ((v = x[W + 1]) > m || isnan(v)) best = W + 1;
+    return best;
+}
+
 void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads)
 {
     int NC = d->N * d->C;
     (void)nthreads;
+    if (is_k2s2(d)) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (int p = 0; p < NC; p++)
+            for (int oh = 0; oh < d->OH; oh++) {
+                const float *x = inp + (size_t)p * d->H * d->W + (size_t)2 * oh * d->W;
+                float *y = out + ((size_t)p * d->OH + oh) * d->OW;
+                for (int ow = 0; ow < d->OW; ow++)
+                    y[ow] = x[2 * ow + argmax4(x + 2 * ow, d->W)];
+            }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
@@ -80,6 +110,20 @@ void maxpool2d_backward(float *dinp, const float *dout, const float *inp,
 {
     int NC = d->N * d->C;
     (void)nthreads;
+    if (is_k2s2(d)) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (int p = 0; p < NC; p++)
+            for (int oh = 0; oh < d->OH; oh++) {
+                size_t off = (size_t)p * d->H * d->W + (size_t)2 * oh * d->W;
+                const float *x = inp + off, *dy = dout + ((size_t)p * d->OH + oh) * d->OW;
+                float *dx = dinp + off;
+                for (int ow = 0; ow < d->OW; ow++)
+                    dx[2 * ow + argmax4(x + 2 * ow, d->W)] += dy[ow];
+            }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
