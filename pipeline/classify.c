@@ -17,6 +17,27 @@ void classify_argmax(int32_t *pred, const float *scores, size_t N, int K)
     }
 }
 
+void classify_probs(float *probs, const float *logits, size_t N, int K, int sigmoid)
+{
+    for (size_t n = 0; n < N; n++) {
+        const float *z = logits + n * (size_t)K;
+        float *p = probs + n * (size_t)K;
+        if (sigmoid) {
+            for (int k = 0; k < K; k++)
+                p[k] = (float)(z[k] >= 0 ? 1.0 / (1.0 + exp(-(double)z[k]))
+                                         : exp((double)z[k]) / (1.0 + exp((double)z[k])));
+            continue;
+        }
+        double m = z[0], s = 0;
+        for (int k = 1; k < K; k++)
+            if (z[k] > m) m = z[k];
+        for (int k = 0; k < K; k++)
+            s += exp((double)z[k] - m);
+        for (int k = 0; k < K; k++)
+            p[k] = (float)(exp((double)z[k] - m) / s);
+    }
+}
+
 void classify_confusion_add(int64_t *cm, const int32_t *labels, const int32_t *pred, size_t N,
                             int K)
 {

@@ -12,6 +12,10 @@
  * never chosen unless the whole row is NaN (then 0). */
 void classify_argmax(int32_t *pred, const float *scores, size_t N, int K);
 
+/* Output activation on logits [N, K]: softmax over k (sigmoid = 0) or element-wise sigmoid
+ * (sigmoid = 1), in double and rounded once; for models without a head layer. */
+void classify_probs(float *probs, const float *logits, size_t N, int K, int sigmoid);
+
 /* Adds counts to the confusion matrix cm [K, K] (int64, row = true label, column = predicted),
  * so batches accumulate. Rows with a label outside [0, K) are skipped. */
 void classify_confusion_add(int64_t *cm, const int32_t *labels, const int32_t *pred, size_t N,

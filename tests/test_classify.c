@@ -83,8 +83,23 @@ static void test_threshold(void)
           "classify_f1", "%g", classify_f1(2, 1, 0));
 }
 
+static void test_probs(void)
+{
+    float z[6] = {1000.0f, 0.0f, -1000.0f, 0.5f, 0.5f, -2.0f}, p[6], q[6];
+    classify_probs(p, z, 2, 3, 0);
+    double want = 1.0 / (2.0 + exp(-2.5));
+    CHECK(p[0] == 1.0f && p[1] == 0.0f && fabsf(p[3] - (float)want) < 1e-7f &&
+              fabsf(p[3] + p[4] + p[5] - 1.0f) < 1e-6f,
+          "classify_probs_softmax", "%g %g %g", p[3], p[4], p[5]);
+    classify_probs(q, z, 2, 3, 1);
+    CHECK(q[0] == 1.0f && q[1] == 0.5f && q[2] == 0.0f &&
+              fabs(q[5] - 1.0 / (1.0 + exp(2.0))) < 1e-7,
+          "classify_probs_sigmoid", "%g %g %g", q[0], q[1], q[5]);
+}
+
 int main(void)
 {
+    test_probs();
     test_ap_sklearn();
     test_ap_hand();
     test_single_label();
