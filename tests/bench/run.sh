@@ -1,0 +1,50 @@
+#!/bin/sh
+# make bench: runs the C engine benchmark and, when Debian's python3-torch is installed, the
+# same work in PyTorch, then prints one table with the images/s ratio (C / torch) and conv
+# GFLOP/s next to the measured FP32 peak. Medians of REPEATS repeats (default 5).
+#   tests/bench/run.sh BENCH_BINARY        (THREADS=2 REPEATS=5 MODEL=all by default)
+set -u
+bin=${1:?usage: tests/bench/run.sh BENCH_BINARY}
+threads=${THREADS:-2}
+repeats=${REPEATS:-5}
+model=${MODEL:-all}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "engine: $bin, OMP_NUM_THREADS=$threads, $repeats repeats, model $model" >&2
+OMP_NUM_THREADS=$threads "$bin" --model "$model" --repeats "$repeats" >"$out/c.txt" || exit 1
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    echo "pytorch: torch.set_num_threads($threads), channels_last, OPENBLAS_NUM_THREADS=1" >&2
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$threads /usr/bin/python3 \
+        "$(dirname "$0")/bench_torch.py" --model "$model" --repeats "$repeats" >"$out/t.txt" ||
+        echo "bench: pytorch run failed; C figures only" >&2
+else
+    echo "bench: python3-torch not installed; C figures only" >&2
+    : >"$out/t.txt"
+fi
+cat "$out/c.txt" "$out/t.txt" | grep '^#'
+awk '
+function field(name,   i, kv) {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
+    return ""
+}
+/^PEAK/ { peak = field("fp32_gflops") }
+/^RESULT/ {
+    key = field("model") " " field("task") " " field("batch")
+    if (field("engine") == "c") {
+        if (!(key in c)) order[++n] = key
+        c[key] = field("images_per_s"); cg[key] = field("conv_gflops")
+    } else { t[key] = field("images_per_s"); tg[key] = field("conv_gflops") }
+}
+END {
+    printf "%-8s %-14s %5s %11s %11s %7s %9s %9s\n", "model", "task", "batch", "C img/s",
+        "torch img/s", "C/torch", "C GF/s", "torch GF/s"
+    for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, p, " ")
+        ratio = (k in t) && t[k] > 0 ? sprintf("%.2f", c[k] / t[k]) : "-"
+        printf "%-8s %-14s %5s %11.1f %11s %7s %9.1f %9s\n", p[1], p[2], p[3], c[k],
+            (k in t) ? sprintf("%.1f", t[k]) : "-", ratio, cg[k], (k in tg) ? tg[k] : "-"
+    }
+    printf "conv GF/s: forward conv FLOPs x (1 forward, 3 train step, 2 saliency step) per second;"
+    printf "\nmeasured FP32 peak of this machine with %s threads: %.0f GFLOP/s\n", ENVIRON["THREADS"] == "" ? 2 : ENVIRON["THREADS"], peak
+}' "$out/c.txt" "$out/t.txt"
