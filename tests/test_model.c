@@ -264,12 +264,41 @@ static void test_validation(void)
     model_release(&m);
 }
 
+/* A PyTorch model converted by data/models/convert_torch.py reproduces PyTorch's output. */
+static void test_converted(void)
+{
+    const char *path = "tests/ref/convert_fixture.h5";
+    struct model m;
+    model_init(&m);
+    struct h5table_file *f = NULL;
+    float *x = NULL, *y = NULL;
+    uint64_t dx[H5TABLE_MAX_RANK], dy[H5TABLE_MAX_RANK];
+    int rc = model_load(&m, path, 2, NET_NO_GRAD);
+    if (!CHECK(rc == 0, "model_load_converted", "%s", err_msg())) return;
+    f = h5table_open(path);
+    rc = !f || h5table_read_array(f, "test_input", H5TABLE_F32, 4, dx, (void **)&x) ||
+         h5table_read_array(f, "test_output", H5TABLE_F32, 2, dy, (void **)&y);
+    if (CHECK(rc == 0 && dx[0] == 2 && dy[1] == 5, "model_converted_fixture", "%s", err_msg())) {
+        net_forward(m.net, x, 2, NET_EVAL, NULL);
+        check_close("model_converted_matches_torch", net_act(m.net, net_output_layer(m.net)).data,
+                    y, 10, 1e-4, 1e-4);
+        CHECK(!strcmp(m.class_names[4], "e") && m.activation == MODEL_SOFTMAX &&
+                  m.std[1] == 0.25,
+              "model_converted_attributes", "");
+    }
+    h5table_close(f);
+    free(x);
+    free(y);
+    model_release(&m);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return CHECK(0, "model_mkdtemp", "failed"), check_summary();
     test_arch_round_trip();
     test_save_load();
     test_validation();
+    test_converted();
     const char *names[] = {"m.h5", "m2.h5", "ok.h5", "missing.h5", "shape.h5", "f64.h5",
                            "nan.h5", "extra.h5", "attr.h5", "plain.h5"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
