@@ -147,7 +147,57 @@ mutate json_style 'f=$(find "$run/artifacts/metrics" -name "*.txt" | head -1); p
 mutate key_chars 'printf "x" > "$run/params/a:b"'
 mutate artifact_uri 'sed -i "s|^artifact_uri: .*|artifact_uri: \"file:///elsewhere\"|" "$run/meta.yaml"'
 
-# 7. MLflow itself, where installed (Debian has no mlflow package: apt-cache search mlflow)
+# 7. a store as MLflow writes it (PyYAML safe_dump: plain, single-quoted, wrapped and folded
+#    scalars) is read back exactly by bin/results
+cat >"$T/pyyaml_store.py" <<'EOF'
+import json, os, sys, yaml
+root = sys.argv[1]
+names = ["it's a \"name\": with # hash and a long tail that goes past eighty columns, wrapping here",
+         "line1\nline2\n\nline4", "123", "tab\there", "\u00e9 \U0001F600 \u00fcn\u00ef", "- dash",
+         "null", " lead", "trail ", "a" * 100 + " " + "b" * 100, "yes", "x: {y}"]
+def dump(path, d):
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(d, f, default_flow_style=False, allow_unicode=True, sort_keys=True)
+os.makedirs(f"{root}/.trash")
+os.makedirs(f"{root}/0")
+dump(f"{root}/0/meta.yaml", {"artifact_location": f"file://{root}/0", "creation_time": 1,
+     "experiment_id": "0", "last_update_time": 1, "lifecycle_stage": "active", "name": "Default"})
+exp = "123"
+os.makedirs(f"{root}/{exp}")
+dump(f"{root}/{exp}/meta.yaml", {"artifact_location": f"file://{root}/{exp}", "creation_time": 1,
+     "experiment_id": exp, "last_update_time": 1, "lifecycle_stage": "active", "name": names[0]})
+for i, n in enumerate(names):
+    rid = f"{i:032x}"
+    d = f"{root}/{exp}/{rid}"
+    for sub in ("metrics", "params", "tags", "artifacts"):
+        os.makedirs(f"{d}/{sub}")
+    dump(f"{d}/meta.yaml", {"artifact_uri": f"file://{d}/artifacts", "end_time": None,
+         "entry_point_name": "", "experiment_id": exp, "lifecycle_stage": "active", "run_id": rid,
+         "run_name": n, "run_uuid": rid, "source_name": "", "source_type": 4, "source_version": "",
+         "start_time": 1795312189000 + i, "status": 1, "tags": [], "user_id": n})
+    open(f"{d}/tags/mlflow.runName", "w").write(n)
+    open(f"{d}/metrics/m", "w").write("1795312189000 0.5\n1795312189001 NaN 1\n")
+print(json.dumps(names))
+EOF
+if $PY "$T/pyyaml_store.py" "$T/py/mlruns" >"$T/names.json" 2>"$T/err" && [ -x "$RESULTS" ] &&
+   "$RESULTS" --mlruns "$T/py/mlruns" --json runs >"$T/runs.json" 2>>"$T/err" &&
+   "$RESULTS" --mlruns "$T/py/mlruns" --json experiments >"$T/exps.json" 2>>"$T/err" &&
+   "$RESULTS" --mlruns "$T/py/mlruns" --json --run 00000000000000000000000000000004 details >"$T/d4.json" 2>>"$T/err" &&
+   $PY -c "
+import json
+names = json.load(open('$T/names.json'))
+runs = json.load(open('$T/runs.json'))
+assert sorted(r['run_name'] for r in runs) == sorted(names), [r['run_name'] for r in runs]
+assert [e['name'] for e in json.load(open('$T/exps.json'))] == ['Default', names[0]]
+d = json.load(open('$T/d4.json'))
+assert d['user_id'] == names[4] and d['status'] == 'RUNNING' and d['end_time'] is None
+" 2>>"$T/err"; then
+    pass mlflow_read_pyyaml_store
+else
+    fail mlflow_read_pyyaml_store "$(tail -3 "$T/err")"
+fi
+
+# 8. MLflow itself, where installed (Debian has no mlflow package: apt-cache search mlflow)
 if [ -n "$SHARED" ] && $PY -c 'import mlflow' 2>/dev/null; then
     if $PY "$SHARED" --armory --quiet "$ROOT" >"$T/out" 2>&1; then pass mlflow_real_client
     else fail mlflow_real_client "$(grep -E 'ERROR|FAIL' "$T/out" | head -3)"; fi

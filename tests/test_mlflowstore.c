@@ -180,7 +180,7 @@ static const char *const WEIRD = "a: b # \"q\" 'single' \\ back\nline2\ttab \xc3
 
 static void test_store(const char *tmp)
 {
-    char root[4096], path[4200];
+    char root[1024], path[8192];
     snprintf(root, sizeof root, "%s/store one/mlruns", tmp);
     struct mlflowstore s;
     int rc = mlflowstore_open(&s, root);
@@ -246,7 +246,7 @@ static void test_store(const char *tmp)
     CHECK(mlflowstore_run_metric(&w, "accuracy/sub", 1, 1, 0) == -1 &&
               mlflowstore_run_metric(&w, "x", 1, 1, 0) == -1,
           "mlflowstore_key_file_dir_conflict", "a/b vs a accepted");
-    char srcdir[4200];
+    char srcdir[2048];
     snprintf(srcdir, sizeof srcdir, "%s/src/00000/00", tmp);
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && printf 'PNG' > '%s/input.png' && printf '{}' > "
@@ -357,7 +357,7 @@ static void test_store(const char *tmp)
           "rc=%d crc=%d runs=%d", rc, crc, count_dirs(path, "tags"));
     CHECK(mlflowstore_delete_run(&s, exp, run_id) == 0 && count_dirs(path, "tags") == 0,
           "mlflowstore_delete_run", "%s", err_msg());
-    char staging[4200];
+    char staging[8192];
     snprintf(staging, sizeof staging, "%s", s.staging ? s.staging : "");
     mlflowstore_release(&s);
     CHECK(staging[0] && access(staging, F_OK) != 0, "mlflowstore_staging_removed", "%s left", staging);
