@@ -26,20 +26,24 @@
  *          prefix = stage ("load.size", "attribute.methods", "score.pointing_game.tolerance"),
  *          plus "<stage>.version" and "<stage>.input.<role>" = 16-hex content hash of each input,
  *          and each saliency method's attributes as "attribute.<method>.<attr>".
- *   metrics  step 0, one shared timestamp (as Lightning logs Armory's):
- *          accuracy (predictions.h5), <metric>/<method> = summary mean (scores.h5 summary),
- *          <metric>/<method>.std, .ci_low, .ci_high, .n, .undefined (a dotted suffix, never a
- *          sub-key: "a/b" and "a/b/c" cannot both exist on disk); curves as stepped metrics
- *          deletion_curve/<method>, insertion_curve/<method> (step = curve point index, value =
- *          mean over trials), sanity_<measure>/<method> (step = layer index).
- *          Names go through mlflowstore_key_sanitise (method and metric names are user data).
+ *   metrics  step 0, one shared timestamp (as Lightning logs Armory's), from formats/scores.h:
+ *          accuracy (predictions.h5), <metric>/<method> = summary mean, and
+ *          <metric>/<method>.std, .ci_lo, .ci_hi, .n, .undefined (a dotted suffix, never a
+ *          sub-key: "a/b" and "a/b/c" cannot both exist on disk); curves as stepped metrics:
+ *          deletion_curve/<method>, insertion_curve/<method> (step = curve point, value = mean
+ *          over trials of curves/<method>/deletion|insertion), sanity_<kind>_<measure>/<method>
+ *          (kind cascading|independent, step = layer index in sanity_layers order, value = mean
+ *          over trials). Names go through mlflowstore_key_sanitise (they are user data).
  *   system metrics  system/<stage>/wall_seconds, system/<stage>/cpu_seconds,
- *          system/<stage>/peak_memory_megabytes, from each stage's timing record (tables hold
- *          no wall-clock times; see the request in the aggregate issue for the sidecar).
+ *          system/<stage>/peak_memory_megabytes, from a per-stage timing record
+ *          "<output>.time.json" beside each output ({wall_seconds, cpu_seconds, max_rss_kb}, from
+ *          getrusage at exit; still to be added to stages/common): tables hold no wall-clock
+ *          times.
  *   artifacts  exports/{batch:05d}/{sample:02d}/... (mlflowstore_run_artifact_tree of the
- *          chain's exports/), metrics/<name>.txt JSON via mlflowstore_run_artifact_json
- *          (accuracy, confusion_matrix, summary, paired_<metric>), tables/scores.h5 (the
- *          chain's scores table), report.html.
+ *          chain's exports/), metrics/<name>.txt JSON via mlflowstore_run_artifact_json:
+ *          accuracy, confusion_matrix (nested lists, Armory's shape), summary, paired,
+ *          pointing_game, pointing_game_classes (each table as a list of row objects);
+ *          tables/scores.h5 (the chain's scores table), report.html.
  *   status  FAILED when a stage of the chain failed (its output table missing or marked
  *          failed), else FINISHED; commit order: parent first, then chains.
  * ---------------------------------------------------------------------------------------------
