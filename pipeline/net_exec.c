@@ -197,6 +197,7 @@ int net_forward(struct net *net, const float *input, int n, enum net_mode mode,
 struct bctx {
     int n, nt, params, train;
     const unsigned char *need; /* need[j]: layer j's output gradient is wanted */
+    const short *last;         /* last[j]: the first layer (in backward order) feeding j */
     const struct net_rules *rules;
 };
 
@@ -338,6 +339,13 @@ static int backward_layer(struct net *net, int i, const struct bctx *b, const st
                           int chunk, int first)
 {
     struct net_layer *L = &net->layers[i];
+    /* Gradients accumulate; the first consumer to run clears its input's slice (cache-hot,
+     * instead of a separate pass over every buffer). */
+    for (int j = 0; j < L->n_in; j++) {
+        const struct net_layer *I = &net->layers[L->in[j]];
+        if (b->need[L->in[j]] && b->last[L->in[j]] == i && (j == 0 || L->in[j] != L->in[0]))
+            memset(I->grad + (size_t)s->n0 * I->size, 0, sizeof(float) * s->cnt * I->size);
+    }
     enum net_rule r = b->rules ? b->rules->rule[L->spec.kind] : NET_RULE_PLAIN;
     if (r == NET_RULE_CUSTOM) {
         if (b->rules->custom(b->rules->user, net, i, b->n) < 0)
@@ -410,17 +418,22 @@ static int check_rules(const struct net_rules *rules)
 }
 
 /* need[j] = 1 for layers in [stop, seed] whose output feeds the seed; the input layer only
- * with NET_GRAD_INPUT or when it is the stop layer. */
+ * with NET_GRAD_INPUT or when it is the stop layer. last[j]: the highest needed consumer. */
 static void mark_needed(const struct net *net, int seed, int stop, unsigned flags,
-                        unsigned char *need)
+                        unsigned char *need, short *last)
 {
     memset(need, 0, (size_t)net->n_layers);
+    for (int i = 0; i < net->n_layers; i++)
+        last[i] = -1;
     need[seed] = 1;
     for (int i = seed; i > 0; i--) {
         if (!need[i]) continue;
         const struct net_layer *L = &net->layers[i];
         for (int j = 0; j < L->n_in; j++)
-            if (L->in[j] >= stop) need[L->in[j]] = 1;
+            if (L->in[j] >= stop) {
+                need[L->in[j]] = 1;
+                if (last[L->in[j]] < 0) last[L->in[j]] = (short)i;
+            }
     }
     if (!(flags & NET_GRAD_INPUT) && stop != 0) need[0] = 0;
 }
@@ -441,15 +454,16 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
         return err_set("cannot run backward: stop layer '%s' is not before seed layer '%s'",
                        stop_layer, net->layers[sl].spec.name);
     if (check_rules(rules) < 0) return -1;
-    unsigned char need_buf[1024], *need = need_buf;
-    if (net->n_layers > (int)sizeof(need_buf))
-        return err_set("cannot run backward: more than %zu layers", sizeof(need_buf));
-    mark_needed(net, sl, stop, flags, need);
-    for (int i = stop < 0 ? 0 : stop; i < sl; i++)
-        memset(net->layers[i].grad, 0, sizeof(float) * (size_t)n * net->layers[i].size);
+    unsigned char need[1024];
+    short last[1024];
+    if (net->n_layers > (int)sizeof(need))
+        return err_set("cannot run backward: more than %zu layers", sizeof(need));
+    mark_needed(net, sl, stop, flags, need, last);
+    for (int i = stop < 0 ? 0 : stop; i < sl; i++) /* needed ones are cleared on first use */
+        if (!need[i]) memset(net->layers[i].grad, 0, sizeof(float) * (size_t)n * net->layers[i].size);
     if (seed) memcpy(net->layers[sl].grad, seed, sizeof(float) * (size_t)n * net->layers[sl].size);
-    struct bctx b = {n, net_threads(net), (flags & NET_GRAD_PARAMS) != 0, net->last_train, need,
-                     rules};
+    struct bctx b = {n,    net_threads(net), (flags & NET_GRAD_PARAMS) != 0, net->last_train,
+                     need, last,             rules};
     struct slice whole = {0, n, b.nt, net->scratch};
     int lo = stop < 0 ? 1 : stop + 1;
     for (int i = sl; i >= lo;) {
