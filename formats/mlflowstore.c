@@ -243,7 +243,7 @@ int mlflowstore_experiment(struct mlflowstore *s, const char *name, char id[MLFL
 static int mlfs_replace_file(struct mlflowstore *s, const char *final, const char *value)
 {
     char *tmp = mlfs_stage_path(s, "file");
-    int rc = tmp ? mlfs_write_file(tmp, value, strlen(value), 0) : -1;
+    int rc = tmp ? mlfs_write_file(tmp, value, strlen(value), MLFS_SYNC) : -1;
     if (!rc && rename(tmp, final)) rc = err_set("cannot write '%s': %s", final, strerror(errno));
     if (rc && tmp) unlink(tmp);
     free(tmp);
@@ -451,7 +451,7 @@ static int mlfs_run_keyfile(struct mlflowstore_run_writer *w, const char *sub, c
     if (!rc && mlfs_is_dir(path))
         rc = err_set("cannot log %s '%s': '%s/' already holds keys below it", sub, key, key);
     if (!rc) rc = mlfs_mkparents(base, key);
-    if (!rc) rc = mlfs_write_file(path, data, n, append);
+    if (!rc) rc = mlfs_write_file(path, data, n, append ? MLFS_APPEND : 0);
     if (rc && path && errno == ENOTDIR)
         rc = err_set("cannot log %s '%s': a prefix of the key is already a key", sub, key);
     free(base);
@@ -670,6 +670,7 @@ int mlflowstore_run_commit(struct mlflowstore_run_writer *w, int status, int64_t
     char *final = expdir ? mlfs_join(expdir, w->run_id) : NULL;
     if (!rc && !final) rc = -1;
     int swapped = 0;
+    if (!rc) rc = mlfs_syncfs(w->dir); /* every staged file durable before it is published */
     if (!rc) {
         mlfs_fsync_dir(w->dir);
         rc = mlfs_publish(w->store, w->dir, final, &swapped);

@@ -38,8 +38,12 @@ int mlfs_mkdirs(const char *path);
 int mlfs_remove_tree(const char *path);
 /* Whole file into a malloc'd NUL-terminated buffer. */
 int mlfs_read_file(const char *path, char **data, size_t *n);
-/* Writes a small file in a directory being built (plain create+write+fsync+close, checked). */
-int mlfs_write_file(const char *path, const void *data, size_t n, int append);
+/* Writes a file (create or truncate, or append with MLFS_APPEND; fsync with MLFS_SYNC), every
+ * step checked. Files of a staged run skip the fsync: the commit syncs the file system once. */
+enum { MLFS_APPEND = 1 << 0, MLFS_SYNC = 1 << 1 };
+int mlfs_write_file(const char *path, const void *data, size_t n, int flags);
+/* syncfs(2) of the file system holding path (best effort where unsupported). */
+int mlfs_syncfs(const char *path);
 /* 1 when rel is a normalized relative POSIX path (no "", ".", ".." segments, no leading or
  * trailing '/'). */
 int mlfs_relpath_ok(const char *rel);

@@ -1,7 +1,7 @@
 /* Text and file helpers of the MLflow store: UTF-8, YAML quoting, Python float repr, key rules,
  * file:// URIs, json.dump(indent=2) re-emission, and small checked file operations. No store
  * logic here (see mlflowstore.c and mlflowstore_read.c). */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _GNU_SOURCE /* nftw, syncfs */
 #include "formats/mlflowstore.h"
 #include "formats/mlflowstore_impl.h"
 
@@ -419,9 +419,19 @@ int mlfs_read_file(const char *path, char **data, size_t *n)
     return 0;
 }
 
-int mlfs_write_file(const char *path, const void *data, size_t n, int append)
+int mlfs_syncfs(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set("cannot sync '%s': %s", path, strerror(errno));
+    int rc = syncfs(fd) && errno != ENOSYS ? err_set("cannot sync '%s': %s", path, strerror(errno)) : 0;
+    close(fd);
+    return rc;
+}
+
+int mlfs_write_file(const char *path, const void *data, size_t n, int flags)
+{
+    int mode = flags & MLFS_APPEND ? O_APPEND : O_TRUNC;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0666);
     if (fd < 0) return err_set("cannot create '%s': %s", path, strerror(errno));
     const char *p = data;
     while (n > 0) {
@@ -435,7 +445,7 @@ int mlfs_write_file(const char *path, const void *data, size_t n, int append)
         p += w;
         n -= (size_t)w;
     }
-    if (fsync(fd) && errno != EINVAL) {
+    if ((flags & MLFS_SYNC) && fsync(fd) && errno != EINVAL) {
         int saved = errno;
         close(fd);
         return err_set("cannot write '%s': fsync: %s", path, strerror(saved));
