@@ -13,6 +13,10 @@
 #include <omp.h>
 #endif
 
+#ifndef CONV_WFLIP_MIN_C
+#define CONV_WFLIP_MIN_C 16
+#endif
+
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -87,7 +91,8 @@ size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads)
     if (nthreads < 1) nthreads = 1;
     size_t one = round16(conv2d_image_scratch_floats(d, 1));
     size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
-    return (per_thread > shared ? per_thread : shared) + CONV_DW_CHUNKS * part_floats(d) + 16;
+    return (per_thread > shared ? per_thread : shared) + CONV_DW_CHUNKS * part_floats(d) +
+           round16(wsize(d)) + 16;
 }
 
 /* ---- im2col ---------------------------------------------------------------------------- */
@@ -369,11 +374,49 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
     }
 }
 
+int conv2d_uses_wflip(const struct conv2d_dims *d)
+{
+    /* with few input channels the GEMM's MR-row tiles would run mostly empty */
+    return !is_depthwise(d) && d->SH == 1 && d->SW == 1 && d->C / d->groups >= CONV_WFLIP_MIN_C;
+}
+
+void conv2d_flip_weight(float *wflip, const float *weight, const struct conv2d_dims *d)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups, khw = d->KH * d->KW;
+    for (int g = 0; g < d->groups; g++)
+        for (int c = 0; c < Cg; c++)
+            for (int o = 0; o < Og; o++)
+                for (int k = 0; k < khw; k++)
+                    wflip[(((size_t)g * Cg + c) * Og + o) * khw + k] =
+                        weight[(((size_t)g * Og + o) * Cg + c) * khw + khw - 1 - k];
+}
+
+/* Stride 1: dX_g [Cg, H*W] += Wflip_g [Cg, Og*KH*KW] * im2col(dY_g, pad K-1-P): the input
+ * gradient as the forward conv of dY with the flipped kernel (no column matrix, no col2im). */
+static void dinp_stride1(float *dinp, const float *dout, const float *wflip,
+                         const struct conv2d_dims *d, float *work, int nt)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups, K = Og * d->KH * d->KW;
+    int HW = d->H * d->W;
+    struct conv2d_dims t = {1,      Og,     d->OH, d->OW, Cg, d->KH, d->KW, 1, 1,
+                            d->KH - 1 - d->PH, d->KW - 1 - d->PW, 1, d->H, d->W};
+    int pointwise = d->KH == 1 && d->KW == 1 && d->PH == 0 && d->PW == 0;
+    for (int g = 0; g < d->groups; g++) {
+        const float *dy = dout + (size_t)g * Og * d->OH * d->OW;
+        struct im2col_src src = {dy, &t};
+        struct gemm_bsrc mat = {dy, HW, 0};
+        gemm_pack_b_fn pack = pointwise ? gemm_pack_b_matrix : pack_b_im2col;
+        const void *ctx = pointwise ? (const void *)&mat : (const void *)&src;
+        gemm_sgemm_packb_mt(0, Cg, HW, K, wflip + (size_t)g * Cg * K, K, pack, ctx, 1.0f,
+                            dinp + (size_t)g * Cg * HW, HW, work, nt);
+    }
+}
+
 /* wpart (+)= dW of image inp/dout (first: =), bpart likewise; dinp += dX. Pointers are the
  * image's own; groups handled here. */
 void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
-                           const float *inp, const float *weight, const struct conv2d_dims *d,
-                           float *scratch, int nt)
+                           const float *inp, const float *weight, const float *wflip,
+                           const struct conv2d_dims *d, float *scratch, int nt)
 {
     if (nt < 1) nt = 1;
     if (is_depthwise(d)) {
@@ -413,7 +456,7 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
                     s += dy[(size_t)o * P + q];
                 dbi[g * Og + o] = s;
             }
-        if (!dinp) continue;
+        if (!dinp || wflip) continue;
         gemm_sgemm_mt(1, 0, K, P, Og, weight + (size_t)g * Og * K, K, dy, P, 0.0f, col, P, work,
                       nt);
         float *di = dinp + (size_t)g * Cg * d->H * d->W;
@@ -423,6 +466,7 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
         for (int c = 0; c < Cg; c++)
             col2im_add(di, col, d, c, c + 1);
     }
+    if (dinp && wflip) dinp_stride1(dinp, dout, wflip, d, work, nt);
     if (first) return;
     if (wpart)
         for (size_t i = 0; i < wsize(d); i++)
@@ -441,6 +485,11 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
     size_t one = round16(conv2d_image_scratch_floats(d, 1)), pf = part_floats(d);
     size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
     float *parts = scratch + (per_thread > shared ? per_thread : shared);
+    float *wflip = parts + CONV_DW_CHUNKS * pf;
+    if (dinp && conv2d_uses_wflip(d))
+        conv2d_flip_weight(wflip, weight, d);
+    else
+        wflip = NULL;
     int want = dweight || dbias, G = d->N < CONV_DW_CHUNKS ? d->N : CONV_DW_CHUNKS;
     if (!want) G = d->N; /* no partials: one image per work item */
     if (d->N >= nthreads) {
@@ -452,7 +501,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
             for (int n = d->N * g / G; n < d->N * (g + 1) / G; n++)
                 conv2d_backward_image(dinp ? dinp + n * isz : NULL, dweight ? wp : NULL,
                                       dbias ? wp + wsize(d) : NULL, n == d->N * g / G,
-                                      dout + n * osz, inp + n * isz, weight, d, scr, 1);
+                                      dout + n * osz, inp + n * isz, weight, wflip, d, scr,
+                                      1);
         }
     } else {
         for (int g = 0; g < G; g++) {
@@ -460,8 +510,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
             for (int n = d->N * g / G; n < d->N * (g + 1) / G; n++)
                 conv2d_backward_image(dinp ? dinp + n * isz : NULL, dweight ? wp : NULL,
                                       dbias ? wp + wsize(d) : NULL, n == d->N * g / G,
-                                      dout + n * osz, inp + n * isz, weight, d, scratch,
-                                      nthreads);
+                                      dout + n * osz, inp + n * isz, weight, wflip, d,
+                                      scratch, nthreads);
         }
     }
     if (want) conv2d_reduce_parts(dweight, dbias, parts, G, d, nthreads);

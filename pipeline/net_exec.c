@@ -228,7 +228,8 @@ static void backward_conv(struct net *net, struct net_layer *L, const struct bct
     float *part = L->gparts + (size_t)chunk * conv2d_part_floats(&L->conv);
     size_t ws = (size_t)tensor_numel(&net->params[L->p_weight].value);
     conv2d_backward_image(dx, dw ? part : NULL, db ? part + ws : NULL, first, dy, x,
-                          pdata(net, L->p_weight), &d, s->scratch, s->nt);
+                          pdata(net, L->p_weight), conv2d_uses_wflip(&d) ? L->wflip : NULL, &d,
+                          s->scratch, s->nt);
 }
 
 static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b,
@@ -466,6 +467,12 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
                      need, last,             rules};
     struct slice whole = {0, n, b.nt, net->scratch};
     int lo = stop < 0 ? 1 : stop + 1;
+    for (int i = sl; i >= lo; i--) {
+        struct net_layer *L = &net->layers[i];
+        if (need[i] && L->spec.kind == NET_CONV2D && need[L->in[0]] &&
+            conv2d_uses_wflip(&L->conv))
+            conv2d_flip_weight(L->wflip, pdata(net, L->p_weight), &L->conv);
+    }
     for (int i = sl; i >= lo;) {
         int j = i;
         if (image_parallel(n, b.nt) && !backward_couples(&net->layers[i], &b)) {

@@ -22,6 +22,7 @@ struct net_layer {
     struct pool2d_dims pool;
     float *save_mean, *save_invstd;      /* batch norm: statistics of the last train forward */
     float *gparts;                       /* conv: CONV_DW_CHUNKS weight-gradient partials */
+    float *wflip;                        /* stride-1 conv: flipped weight for the input grad */
     double flops;
 };
 
