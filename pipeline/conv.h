@@ -56,9 +56,10 @@ size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads);
 void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
                            const float *inp, const float *weight, const float *wflip,
                            const struct conv2d_dims *d, float *scratch, int nthreads);
-/* Stride-1 convs with >= 16 input channels per group take the input gradient as a forward conv of dout with the
- * flipped kernel; conv2d_backward_image then needs wflip (else NULL: GEMM + col2im), made by
- * conv2d_flip_weight: [groups][C/g][O/g][KH*KW], weight's size. conv2d_backward does it. */
+/* Stride-1 convs with >= 16 input channels per group take the input gradient as a forward
+ * conv of dout with the flipped kernel; conv2d_backward_image then needs wflip (else NULL:
+ * GEMM + col2im), made by conv2d_flip_weight: [groups][C/g][O/g][KH*KW], weight's size.
+ * conv2d_backward does it itself. */
 int conv2d_uses_wflip(const struct conv2d_dims *d);
 void conv2d_flip_weight(float *wflip, const float *weight, const struct conv2d_dims *d);
 /* Floats of one chunk partial (weight then bias, padded); parts holds G of them in a row.

@@ -461,7 +461,8 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
         return err_set("cannot run backward: more than %zu layers", sizeof(need));
     mark_needed(net, sl, stop, flags, need, last);
     for (int i = stop < 0 ? 0 : stop; i < sl; i++) /* needed ones are cleared on first use */
-        if (!need[i]) memset(net->layers[i].grad, 0, sizeof(float) * (size_t)n * net->layers[i].size);
+        if (!need[i])
+            memset(net->layers[i].grad, 0, sizeof(float) * (size_t)n * net->layers[i].size);
     if (seed) memcpy(net->layers[sl].grad, seed, sizeof(float) * (size_t)n * net->layers[sl].size);
     struct bctx b = {n,    net_threads(net), (flags & NET_GRAD_PARAMS) != 0, net->last_train,
                      need, last,             rules};

@@ -8,7 +8,8 @@
  * worst: 9e-5); truncation is O(e^2). Hence a tensor-wide bound: |num - ana| <= 1e-2 * S with
  * S = max(max_i |ana_i|, 1e-2), which a wrong factor, sign or missing term on any sizeable
  * element exceeds by far. ReLU and max pool are not smooth: an element whose +-e move crosses
- * a kink gives two slopes (e and e/2) that disagree; such elements are skipped, and at most 3% (+1) may be. */
+ * a kink gives two slopes (e and e/2) that disagree; such elements are skipped, and at most
+ * 3% (+1) may be. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

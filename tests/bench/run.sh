@@ -46,5 +46,6 @@ END {
             (k in t) ? sprintf("%.1f", t[k]) : "-", ratio, cg[k], (k in tg) ? tg[k] : "-"
     }
     printf "conv GF/s: forward conv FLOPs x (1 forward, 3 train step, 2 saliency step) per second;"
-    printf "\nmeasured FP32 peak of this machine with %s threads: %.0f GFLOP/s\n", ENVIRON["THREADS"] == "" ? 2 : ENVIRON["THREADS"], peak
+    printf "\nmeasured FP32 peak of this machine with %s threads: %.0f GFLOP/s\n",
+        ENVIRON["THREADS"] == "" ? 2 : ENVIRON["THREADS"], peak
 }' "$out/c.txt" "$out/t.txt"
