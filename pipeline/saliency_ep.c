@@ -1,0 +1,507 @@
+/* Extremal perturbation (Fong, Patrick & Vedaldi, ICCV 2019) as TorchRay 1.0 implements it
+ * (extremal_perturbation.py; METHODS.md §2.2): a blur (or fade) pyramid of the image, smooth
+ * masks generated from a coarse parameter grid (kernel exp(-2 max(d/sigma - 0.5, 0)^2), smooth
+ * max pooling with coldness 20, a margin of sigma), SGD with momentum 0.9 and dampening 0.9
+ * (lr 0.01) on reward - lambda * mean((sort(mask) - ref)^2), lambda = 300 growing by 1.0035 per
+ * step, horizontal flip on even steps. The mask generator's backward is written out by hand;
+ * the model's comes from net_backward. All trials of a batch (areas x trials images) are
+ * optimised together; each image's mask is computed by one thread, so results do not depend
+ * on the batching or the thread count. Near-equal mask values at the area threshold share
+ * their reference value (see ep_regul_backward). */
+#include <math.h>
+#include <string.h>
+
+#include "pipeline/err.h"
+#include "pipeline/saliency_internal.h"
+
+#define EP_COLDNESS 20.0f
+#define EP_LR 0.01f
+#define EP_MOMENTUM 0.9f
+#define EP_DAMPENING 0.9f
+#define EP_REGUL_GROWTH 1.0035
+#define EP_MAX_K2 4096
+
+struct ep_geom {
+    int step, pad, radius, ksz, k2; /* ksz = 2 radius + 1, k2 = ksz^2 */
+    int in_h, in_w, out_h, out_w, margin;
+    double sigma;
+};
+
+struct ep_bufs {
+    struct ep_geom g;
+    int A, per_trial, nt, L, nimg_max;
+    float *weight;          /* [k2, out_hw] */
+    float *pyr;             /* [nt, L, C, HW] */
+    float *param, *mom;     /* [nt*A, in_hw] */
+    float *pooled;          /* [nt*A, out_hw] before the clamp */
+    float *gcrop;           /* [nt*A, HW] */
+    float *gfull;           /* [nt*A, out_hw] */
+    float *gparam;          /* [nt*A, in_hw] */
+    float *sel;             /* [nt*A, out_hw] selection scratch */
+    float *seed;            /* [max_batch, K] */
+    float *scratch;         /* [HW] blur */
+};
+
+static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
+{
+    g->step = step;
+    g->sigma = sigma;
+    double margin = sigma;
+    g->pad = 1 + (int)ceil((margin + sigma) / step);
+    g->radius = 1 + (int)ceil(sigma / step);
+    g->ksz = 2 * g->radius + 1;
+    g->k2 = g->ksz * g->ksz;
+    g->in_h = (H + step - 1) / step;
+    g->in_w = (W + step - 1) / step;
+    int mid_h = g->in_h + 2 * g->pad - g->ksz + 1, mid_w = g->in_w + 2 * g->pad - g->ksz + 1;
+    g->out_h = step * mid_h - step + 1;
+    g->out_w = step * mid_w - step + 1;
+    g->margin = (int)nearbyint(margin); /* Python round(): halves to even */
+    if (g->k2 > EP_MAX_K2)
+        return err_set("cannot plan 'extremal_perturbation': sigma %g / step %d needs %d "
+                       "neighbours per pixel (at most %d)", sigma, step, g->k2, EP_MAX_K2);
+    if (g->margin + H > g->out_h || g->margin + W > g->out_w)
+        return err_set("cannot plan 'extremal_perturbation': step %d and sigma %g give a "
+                       "%dx%d mask for a %dx%d input", step, sigma, g->out_h, g->out_w, H, W);
+    return 0;
+}
+
+/* TorchRay MaskGenerator.weight: parameter (iy, ix) sits at pixel margin + step * iy of the
+ * full mask; weight[k][u] = k(distance / sigma) for the k-th neighbour of pixel u. */
+static void ep_weights(float *wt, const struct ep_geom *g)
+{
+    int ohw = g->out_h * g->out_w;
+    for (int ky = 0; ky < g->ksz; ky++)
+        for (int kx = 0; kx < g->ksz; kx++)
+            for (int uy = 0; uy < g->out_h; uy++)
+                for (int ux = 0; ux < g->out_w; ux++) {
+                    double iy = uy / g->step + ky - g->pad, ix = ux / g->step + kx - g->pad;
+                    double dy = uy - (g->sigma + g->step * iy);
+                    double dx = ux - (g->sigma + g->step * ix);
+                    double z = sqrt(dy * dy + dx * dx) / g->sigma - 0.5;
+                    z = z > 0 ? z : 0;
+                    wt[(size_t)(ky * g->ksz + kx) * ohw + uy * g->out_w + ux] =
+                        (float)exp(-2 * z * z);
+                }
+}
+
+static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
+{
+    const struct saliency_params *p = r->p;
+    memset(b, 0, sizeof *b);
+    if (ep_geometry(&b->g, r->H, r->W, p->step, p->sigma) < 0) return -1;
+    b->A = p->n_areas;
+    b->L = p->levels;
+    b->per_trial = b->A * (p->variant == SALIENCY_EP_DUAL ? 2 : 1);
+    if (b->per_trial > r->max_batch)
+        return err_set("cannot plan 'extremal_perturbation': %d images per trial exceed the "
+                       "batch of %d", b->per_trial, r->max_batch);
+    b->nt = r->max_batch / b->per_trial;
+    int na = b->nt * b->A;
+    size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
+    b->weight = sal_take(w, (size_t)b->g.k2 * ohw);
+    b->pyr = sal_take(w, (size_t)b->nt * b->L * r->C * r->HW);
+    b->param = sal_take(w, na * ihw);
+    b->mom = sal_take(w, na * ihw);
+    b->pooled = sal_take(w, na * ohw);
+    b->gcrop = sal_take(w, (size_t)na * r->HW);
+    b->gfull = sal_take(w, na * ohw);
+    b->gparam = sal_take(w, na * ihw);
+    b->sel = sal_take(w, na * ohw);
+    b->seed = sal_take(w, (size_t)r->max_batch * r->K);
+    b->scratch = sal_take(w, (size_t)r->HW);
+    if (b->weight) ep_weights(b->weight, &b->g);
+    return 0;
+}
+
+/* ---- the mask generator ---------------------------------------------------------------- */
+
+/* Neighbour values v[k] = weight[k][u] * param(neighbour k of u) (0 outside the grid). */
+static void ep_neighbours(float *v, const struct ep_bufs *b, const float *P, int uy, int ux)
+{
+    const struct ep_geom *g = &b->g;
+    size_t ohw = (size_t)g->out_h * g->out_w, u = (size_t)uy * g->out_w + ux;
+    int iy0 = uy / g->step - g->pad, ix0 = ux / g->step - g->pad;
+    for (int ky = 0; ky < g->ksz; ky++) {
+        int iy = iy0 + ky;
+        for (int kx = 0; kx < g->ksz; kx++) {
+            int ix = ix0 + kx, k = ky * g->ksz + kx;
+            float pv = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w
+                           ? P[(size_t)iy * g->in_w + ix] : 0.0f;
+            v[k] = b->weight[k * ohw + u] * pv;
+        }
+    }
+}
+
+/* Softmax weights s[k] of coldness * v (max subtracted, as F.softmax); returns sum v_k s_k. */
+static float ep_softmax_pool(float *s, const float *v, int k2)
+{
+    float vmax = v[0];
+    for (int k = 1; k < k2; k++)
+        vmax = v[k] > vmax ? v[k] : vmax;
+    float z = 0;
+    for (int k = 0; k < k2; k++) {
+        s[k] = expf(EP_COLDNESS * v[k] - EP_COLDNESS * vmax);
+        z += s[k];
+    }
+    float out = 0;
+    for (int k = 0; k < k2; k++) {
+        s[k] /= z;
+        out += v[k] * s[k];
+    }
+    return out;
+}
+
+/* pooled [out_hw] of one parameter grid. */
+static void ep_generate(float *pooled, const struct ep_bufs *b, const float *P)
+{
+    float v[EP_MAX_K2], s[EP_MAX_K2];
+    for (int uy = 0; uy < b->g.out_h; uy++)
+        for (int ux = 0; ux < b->g.out_w; ux++) {
+            ep_neighbours(v, b, P, uy, ux);
+            pooled[(size_t)uy * b->g.out_w + ux] = ep_softmax_pool(s, v, b->g.k2);
+        }
+}
+
+static inline float clamp01(float x)
+{
+    return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+/* gparam += d(pooled)/d(param)^T gfull, through the clamp (passes on [0, 1] inclusive, as
+ * torch.clamp) and the smooth max. */
+static void ep_generate_backward(float *gparam, const struct ep_bufs *b, const float *P,
+                                 const float *pooled, const float *gfull)
+{
+    const struct ep_geom *g = &b->g;
+    float v[EP_MAX_K2], s[EP_MAX_K2];
+    for (int uy = 0; uy < g->out_h; uy++)
+        for (int ux = 0; ux < g->out_w; ux++) {
+            size_t u = (size_t)uy * g->out_w + ux;
+            float pu = pooled[u], gu = gfull[u];
+            if (gu == 0 || pu < 0 || pu > 1) continue;
+            ep_neighbours(v, b, P, uy, ux);
+            ep_softmax_pool(s, v, g->k2);
+            int iy0 = uy / g->step - g->pad, ix0 = ux / g->step - g->pad;
+            size_t ohw = (size_t)g->out_h * g->out_w;
+            for (int ky = 0; ky < g->ksz; ky++) {
+                int iy = iy0 + ky;
+                if (iy < 0 || iy >= g->in_h) continue;
+                for (int kx = 0; kx < g->ksz; kx++) {
+                    int ix = ix0 + kx, k = ky * g->ksz + kx;
+                    if (ix < 0 || ix >= g->in_w) continue;
+                    float gv = gu * s[k] * (1 + EP_COLDNESS * (v[k] - pu));
+                    gparam[(size_t)iy * g->in_w + ix] += b->weight[k * ohw + u] * gv;
+                }
+            }
+        }
+}
+
+/* ---- area regulariser ------------------------------------------------------------------ */
+
+/* k-th smallest of a[0..n) (0-based); a is reordered. */
+static float ep_select(float *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float x = a[(lo + hi) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < x) i++;
+            while (a[j] > x) j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+/* gfull += lambda * 2 (m_u - ref_u) / N: the gradient of lambda * mean((sort(m) - r)^2) with r
+ * = 0 for the `zeros` smallest values and 1 for the others (m = clamp(pooled)). Values within
+ * EP_TIE of the threshold pair (s[zeros-1], s[zeros]) form one tie group and share the mean of
+ * their reference values: the average of the subgradients over their orders. At TorchRay's
+ * all-ones start many mask values are equal up to rounding, and torch.sort lets float noise
+ * decide which of them count as inside the area; the shared value makes the step independent
+ * of that noise (and of the evaluation order). */
+#define EP_TIE 1e-4f
+
+static void ep_regul_backward(float *gfull, const float *pooled, float *sel, size_t n,
+                              size_t zeros, float lambda)
+{
+    float scale = 2.0f * lambda / (float)n;
+    if (scale == 0) return;
+    float lo = -1, hi = -1, tie_ref = 0; /* no group: every value is far from the threshold */
+    if (zeros > 0) {
+        for (size_t u = 0; u < n; u++)
+            sel[u] = clamp01(pooled[u]);
+        lo = ep_select(sel, n, zeros - 1);
+        hi = 2;
+        for (size_t u = zeros; u < n; u++)
+            hi = sel[u] < hi ? sel[u] : hi;
+        if (hi - lo <= EP_TIE) {
+            size_t below = 0, group = 0;
+            for (size_t u = 0; u < n; u++) {
+                float m = clamp01(pooled[u]);
+                below += m < lo - EP_TIE;
+                group += m >= lo - EP_TIE && m <= hi + EP_TIE;
+            }
+            tie_ref = 1.0f - (float)(zeros - below) / (float)group;
+            lo -= EP_TIE;
+            hi += EP_TIE;
+        } else {
+            hi = lo; /* values <= lo: 0, above: 1 */
+        }
+    }
+    for (size_t u = 0; u < n; u++) {
+        float m = clamp01(pooled[u]);
+        float ref = zeros == 0 ? 1 : m < lo ? 0 : m > hi ? 1 : lo == hi ? 0 : tie_ref;
+        gfull[u] += scale * (m - ref);
+    }
+}
+
+/* ---- perturbation pyramid -------------------------------------------------------------- */
+
+static void ep_pyramid(float *pyr, const struct sal_run *r, struct ep_bufs *b, const float *x)
+{
+    size_t chw = (size_t)r->C * r->HW;
+    for (int l = 0; l < b->L; l++) {
+        float lin = (float)l / (float)(b->L - 1);
+        float *lev = pyr + (size_t)l * chw;
+        if (r->p->perturbation == SALIENCY_EP_FADE) {
+            for (size_t k = 0; k < chw; k++)
+                lev[k] = x[k] * lin;
+            continue;
+        }
+        memcpy(lev, x, sizeof(float) * chw);
+        float sigma = (1.0f - lin) * (float)r->p->max_blur;
+        for (int c = 0; c < r->C; c++)
+            sal_smooth(lev + (size_t)c * r->HW, r->H, r->W, sigma, 0, b->scratch);
+    }
+}
+
+/* The perturbed image for mask value m at pixel (c, u): linear interpolation between pyramid
+ * levels floor(m (L-1)) and the next; *dm receives d(image)/d(m). */
+static inline float ep_apply(const float *pyr, size_t chw, size_t i, float m, int L, float *dm)
+{
+    float wv = m * (float)(L - 1), k = floorf(wv), f = wv - k;
+    int k0 = (int)k, k1 = k0 + 1 < L ? k0 + 1 : L - 1;
+    float y0 = pyr[(size_t)k0 * chw + i], y1 = pyr[(size_t)k1 * chw + i];
+    *dm = (float)(L - 1) * (y1 - y0);
+    return (1 - f) * y0 + f * y1;
+}
+
+/* ---- one optimisation step ------------------------------------------------------------- */
+
+/* Image index of (trial slot s, area a, half h: 0 preserve/delete, 1 the dual's delete). */
+static int ep_image(const struct ep_bufs *b, int s, int a, int h)
+{
+    return s * b->per_trial + h * b->A + a;
+}
+
+static void ep_build_inputs(const struct sal_run *r, struct ep_bufs *b, int nt, int flip)
+{
+    const struct ep_geom *g = &b->g;
+    size_t chw = (size_t)r->C * r->HW;
+    float *inp = net_act(r->net, 0).data;
+    int halves = b->per_trial / b->A;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+#endif
+    for (int ia = 0; ia < nt * b->A; ia++) {
+        int s = ia / b->A, a = ia % b->A;
+        const float *pooled = b->pooled + (size_t)ia * g->out_h * g->out_w;
+        const float *pyr = b->pyr + (size_t)s * b->L * chw;
+        for (int h = 0; h < halves; h++) {
+            int del = r->p->variant == SALIENCY_EP_DELETE || h == 1;
+            float *dst = inp + (size_t)ep_image(b, s, a, h) * chw;
+            for (int y = 0; y < r->H; y++)
+                for (int x = 0; x < r->W; x++) {
+                    float m = clamp01(pooled[(size_t)(y + g->margin) * g->out_w + x + g->margin]);
+                    if (del) m = 1 - m;
+                    int xo = flip ? r->W - 1 - x : x;
+                    for (int c = 0; c < r->C; c++) {
+                        size_t i = (size_t)c * r->HW + (size_t)y * r->W + x;
+                        float d;
+                        dst[(size_t)c * r->HW + (size_t)y * r->W + xo] =
+                            ep_apply(pyr, chw, i, m, b->L, &d);
+                    }
+                }
+        }
+    }
+}
+
+/* seed = d(-energy)/d(scores): -reward's gradient for every image. */
+static void ep_seed(const struct sal_run *r, struct ep_bufs *b, int t0, int nt)
+{
+    const float *y = sal_scores(r);
+    int K = r->K, halves = b->per_trial / b->A;
+    memset(b->seed, 0, sizeof(float) * (size_t)nt * b->per_trial * K);
+    for (int s = 0; s < nt; s++) {
+        int c = r->in->cls[t0 + s];
+        for (int a = 0; a < b->A; a++)
+            for (int h = 0; h < halves; h++) {
+                int im = ep_image(b, s, a, h);
+                float sign = r->p->variant == SALIENCY_EP_DELETE || h == 1 ? 1.0f : -1.0f;
+                float *sd = b->seed + (size_t)im * K;
+                sd[c] = sign;
+                if (r->p->reward != SALIENCY_EP_CONTRASTIVE) continue;
+                /* max over the other classes, the target replaced by -100 (TorchRay) */
+                const float *yi = y + (size_t)im * K;
+                int best = -1;
+                float bv = -100.0f;
+                for (int k = 0; k < K; k++)
+                    if (k != c && yi[k] > bv) best = k, bv = yi[k];
+                if (best >= 0) sd[best] -= sign;
+            }
+    }
+}
+
+/* gcrop = d(-energy)/d(cropped mask) from the input gradient. */
+static void ep_crop_grad(const struct sal_run *r, struct ep_bufs *b, int nt, int flip)
+{
+    const struct ep_geom *g = &b->g;
+    size_t chw = (size_t)r->C * r->HW;
+    const float *gx = net_grad(r->net, 0).data;
+    int halves = b->per_trial / b->A;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+#endif
+    for (int ia = 0; ia < nt * b->A; ia++) {
+        int s = ia / b->A, a = ia % b->A;
+        const float *pooled = b->pooled + (size_t)ia * g->out_h * g->out_w;
+        const float *pyr = b->pyr + (size_t)s * b->L * chw;
+        float *gc = b->gcrop + (size_t)ia * r->HW;
+        for (int y = 0; y < r->H; y++)
+            for (int x = 0; x < r->W; x++) {
+                float m0 = clamp01(pooled[(size_t)(y + g->margin) * g->out_w + x + g->margin]);
+                int xo = flip ? r->W - 1 - x : x;
+                float acc = 0;
+                for (int h = 0; h < halves; h++) {
+                    int del = r->p->variant == SALIENCY_EP_DELETE || h == 1;
+                    const float *gi = gx + (size_t)ep_image(b, s, a, h) * chw;
+                    float m = del ? 1 - m0 : m0, part = 0;
+                    for (int c = 0; c < r->C; c++) {
+                        size_t i = (size_t)c * r->HW + (size_t)y * r->W + x;
+                        float d;
+                        ep_apply(pyr, chw, i, m, b->L, &d);
+                        part += gi[(size_t)c * r->HW + (size_t)y * r->W + xo] * d;
+                    }
+                    acc += del ? -part : part;
+                }
+                gc[(size_t)y * r->W + x] = acc;
+            }
+    }
+}
+
+/* Regulariser and crop gradients -> mask parameters -> SGD step with momentum, clamp. */
+static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int iter,
+                      double lambda)
+{
+    const struct ep_geom *g = &b->g;
+    size_t ohw = (size_t)g->out_h * g->out_w, ihw = (size_t)g->in_h * g->in_w;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+#endif
+    for (int ia = 0; ia < nt * b->A; ia++) {
+        int a = ia % b->A;
+        const float *pooled = b->pooled + (size_t)ia * ohw;
+        float *gf = b->gfull + (size_t)ia * ohw, *gp = b->gparam + (size_t)ia * ihw;
+        float *P = b->param + (size_t)ia * ihw, *M = b->mom + (size_t)ia * ihw;
+        memset(gf, 0, sizeof(float) * ohw);
+        size_t zeros = (size_t)((double)ohw * (1 - r->p->areas[a]));
+        ep_regul_backward(gf, pooled, b->sel + (size_t)ia * ohw, ohw, zeros, (float)lambda);
+        const float *gc = b->gcrop + (size_t)ia * r->HW;
+        for (int y = 0; y < r->H; y++)
+            for (int x = 0; x < r->W; x++)
+                gf[(size_t)(y + g->margin) * g->out_w + x + g->margin] += gc[y * r->W + x];
+        memset(gp, 0, sizeof(float) * ihw);
+        ep_generate_backward(gp, b, P, pooled, gf);
+        for (size_t k = 0; k < ihw; k++) {
+            M[k] = iter == 0 ? gp[k] : EP_MOMENTUM * M[k] + (1 - EP_DAMPENING) * gp[k];
+            P[k] = clamp01(P[k] - EP_LR * M[k]);
+        }
+    }
+}
+
+static void ep_generate_all(const struct sal_run *r, struct ep_bufs *b, int nt)
+{
+    size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
+    (void)r;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+#endif
+    for (int ia = 0; ia < nt * b->A; ia++)
+        ep_generate(b->pooled + (size_t)ia * ohw, b, b->param + (size_t)ia * ihw);
+}
+
+/* The map of each trial: sum over areas of the cropped masks, optionally smoothed. */
+static void ep_output(const struct sal_run *r, struct ep_bufs *b, int t0, int nt, float *maps)
+{
+    const struct ep_geom *g = &b->g;
+    size_t ohw = (size_t)g->out_h * g->out_w;
+    for (int s = 0; s < nt; s++) {
+        float *m = maps + (size_t)(t0 + s) * r->HW;
+        memset(m, 0, sizeof(float) * r->HW);
+        for (int a = 0; a < b->A; a++) {
+            const float *pooled = b->pooled + (size_t)(s * b->A + a) * ohw;
+            for (int y = 0; y < r->H; y++)
+                for (int x = 0; x < r->W; x++)
+                    m[y * r->W + x] +=
+                        clamp01(pooled[(size_t)(y + g->margin) * g->out_w + x + g->margin]);
+        }
+        if (r->p->smooth > 0)
+            sal_smooth(m, r->H, r->W, r->p->smooth * (r->H < r->W ? r->H : r->W), 0,
+                       b->scratch);
+    }
+}
+
+static int ep_chunk(struct sal_run *r, struct ep_bufs *b, int t0, int nt, float *maps)
+{
+    size_t chw = (size_t)r->C * r->HW, ihw = (size_t)b->g.in_h * b->g.in_w;
+    int nimg = nt * b->per_trial, iters = r->p->iterations;
+    const char *score = r->score_layer == r->logits
+                            ? NULL : net_layer_spec_at(r->net, r->score_layer)->name;
+    for (int s = 0; s < nt; s++)
+        ep_pyramid(b->pyr + (size_t)s * b->L * chw, r, b,
+                   r->in->x + (size_t)r->in->example[t0 + s] * chw);
+    for (size_t k = 0; k < (size_t)nt * b->A * ihw; k++)
+        b->param[k] = 1.0f;
+    double lambda = r->p->regul_weight;
+    for (int it = 0; it < iters; it++) {
+        int flip = r->p->jitter && it % 2 == 0;
+        ep_generate_all(r, b, nt);
+        if (it == iters - 1) break; /* the last step's update does not change the result */
+        ep_build_inputs(r, b, nt, flip);
+        if (net_forward(r->net, NULL, nimg, NET_EVAL, NULL) < 0) return -1;
+        ep_seed(r, b, t0, nt);
+        if (net_backward(r->net, nimg, score, b->seed, NULL, NULL, NET_GRAD_INPUT) < 0)
+            return -1;
+        ep_crop_grad(r, b, nt, flip);
+        ep_update(r, b, nt, it, lambda);
+        lambda *= EP_REGUL_GROWTH;
+        sal_count(r, (uint64_t)nimg, (uint64_t)nimg);
+    }
+    ep_output(r, b, t0, nt, maps);
+    return 0;
+}
+
+int sal_ep_run(struct sal_run *r, float *maps, struct sal_carve *w)
+{
+    struct ep_bufs b;
+    if (plan(r, w, &b) < 0) return -1;
+    if (!r->in) return 0;
+    for (int t0 = 0; t0 < r->in->t; t0 += b.nt) {
+        int nt = r->in->t - t0 < b.nt ? r->in->t - t0 : b.nt;
+        if (ep_chunk(r, &b, t0, nt, maps) < 0) return -1;
+    }
+    return 0;
+}
