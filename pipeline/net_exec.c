@@ -209,7 +209,8 @@ static float *in_grad(const struct net *net, const struct net_layer *L, int j,
     return b->need[L->in[j]] ? I->grad + (size_t)n0 * I->size : NULL;
 }
 
-/* Conv backward: whole batch (chunk < 0) or one image into chunk `chunk`'s partial. */
+/* Conv backward: whole batch (chunk < 0), or one image of an image-parallel segment whose
+ * weight gradients go to chunk `chunk`'s partial (chunk >= 0; -2 without weight gradients). */
 static void backward_conv(struct net *net, struct net_layer *L, const struct bctx *b,
                           const struct slice *s, int chunk, int first)
 {
@@ -221,15 +222,15 @@ static void backward_conv(struct net *net, struct net_layer *L, const struct bct
     const float *dy = L->grad + (size_t)s->n0 * L->size, *x = act_at(I, s->n0);
     struct conv2d_dims d = L->conv;
     d.N = s->cnt;
-    if (chunk < 0) {
+    if (chunk == -1) {
         conv2d_backward(dx, dw, db, dy, x, pdata(net, L->p_weight), &d, s->scratch, s->nt);
         return;
     }
-    float *part = L->gparts + (size_t)chunk * conv2d_part_floats(&L->conv);
+    float *part = chunk >= 0 ? L->gparts + (size_t)chunk * conv2d_part_floats(&L->conv) : NULL;
     size_t ws = (size_t)tensor_numel(&net->params[L->p_weight].value);
-    conv2d_backward_image(dx, dw ? part : NULL, db ? part + ws : NULL, first, dy, x,
-                          pdata(net, L->p_weight), conv2d_uses_wflip(&d) ? L->wflip : NULL, &d,
-                          s->scratch, s->nt);
+    const float *wflip = conv2d_uses_wflip(&d) ? L->wflip : NULL;
+    conv2d_backward_image(dx, part && dw ? part : NULL, part && db ? part + ws : NULL, first, dy, x,
+                          pdata(net, L->p_weight), wflip, &d, s->scratch, s->nt);
 }
 
 static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b,
@@ -392,7 +393,7 @@ static void backward_segment(struct net *net, int hi, int lo, const struct bctx 
         for (int img = n0; img < n1; img++) {
             struct slice s = {img, 1, 1, net->scratch + (size_t)tid() * net->thread_scratch};
             for (int i = hi; i >= lo; i--)
-                if (b->need[i]) backward_layer(net, i, b, &s, b->params ? g : -1, img == n0);
+                if (b->need[i]) backward_layer(net, i, b, &s, b->params ? g : -2, img == n0);
         }
     }
     if (!b->params) return;

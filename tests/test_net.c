@@ -376,14 +376,76 @@ static void run_once(struct net *net, const float *x, int n, enum net_mode mode)
     net_backward(net, n, NULL, NULL, NULL, NULL, NET_GRAD_PARAMS | NET_GRAD_INPUT);
 }
 
-static void test_threads(void)
+/* seed at logits with ones: the seed buffer is written by the caller (seed NULL). */
+static void seed_ones(struct net *net, int layer, int n)
+{
+    struct tensor g = net_grad(net, layer);
+    g.shape[0] = n;
+    for (size_t i = 0; i < tensor_numel(&g); i++)
+        g.data[i] = 1.0f;
+}
+
+/* Convs with >= 16 input channels (flipped-kernel input gradient), grouped and strided. */
+static int spec_wide(struct net_layer_spec *s)
+{
+    int n = 0;
+    s[n++] = sp_input(16, 9, 9);
+    s[n++] = sp_conv("c1", 24, 3, 3, 1, 1, 1, 1, 1);
+    s[n++] = sp(NET_RELU, "r1");
+    s[n++] = sp_conv("c2", 32, 3, 3, 1, 1, 1, 2, 0);
+    s[n++] = sp(NET_BATCHNORM, "bn2");
+    s[n++] = sp(NET_RELU, "r2");
+    s[n++] = sp_conv("c3", 16, 3, 3, 2, 1, 1, 1, 1);
+    s[n++] = sp_conv("c4", 16, 1, 1, 1, 0, 0, 1, 1);
+    s[n++] = sp(NET_GLOBAL_AVGPOOL, "gap");
+    s[n++] = sp_linear("fc", 3);
+    return n;
+}
+
+/* Input gradients only (the saliency path), 1 vs 2 threads, batch 1 and 5. */
+static void test_threads_saliency(int (*spec_fn)(struct net_layer_spec *), const char *tag)
 {
     struct net_layer_spec s[64];
-    int nl = spec_resnet(s);
+    int nl = spec_fn(s), c, h, w;
     struct net *net = NULL;
-    if (!CHECK(net_build(&net, s, nl, 8, 0) == 0, "net_threads_build", "%s", err_msg())) return;
+    if (net_build(&net, s, nl, 5, 0) < 0) return;
+    fill_random(net, 3);
+    net_layer_shape(net, 0, &c, &h, &w);
+    float *x = random_input((size_t)5 * c * h * w, 4);
+    for (int n = 1; n <= 5; n += 4) {
+        float *g[2];
+        size_t len = (size_t)n * c * h * w;
+        for (int t = 0; t < 2; t++) {
+#ifdef _OPENMP
+            omp_set_num_threads(t + 1);
+#endif
+            net_forward(net, x, n, NET_EVAL, NULL);
+            seed_ones(net, net_logits_layer(net), n);
+            net_backward(net, n, NULL, NULL, NULL, NULL, NET_GRAD_INPUT);
+            g[t] = malloc(sizeof(float) * len);
+            memcpy(g[t], net_grad(net, 0).data, sizeof(float) * len);
+        }
+        char name[80];
+        snprintf(name, sizeof name, "net_threads_bitwise_saliency_%s_batch%d", tag, n);
+        CHECK(!memcmp(g[0], g[1], sizeof(float) * len), name, "input gradients differ");
+        free(g[0]), free(g[1]);
+    }
+    free(x);
+    net_free(net);
+}
+
+/* Forward + backward with parameter and input gradients, eval and train, 1 vs 2 threads. */
+static void test_threads(int (*spec_fn)(struct net_layer_spec *), const char *tag)
+{
+    struct net_layer_spec s[64];
+    int nl = spec_fn(s), c, h, w;
+    struct net *net = NULL;
+    char name[96];
+    snprintf(name, sizeof name, "net_threads_build_%s", tag);
+    if (!CHECK(net_build(&net, s, nl, 8, 0) == 0, name, "%s", err_msg())) return;
     fill_random(net, 1);
-    float *x = random_input(8 * 3 * 12 * 12, 1);
+    net_layer_shape(net, 0, &c, &h, &w);
+    float *x = random_input((size_t)8 * c * h * w, 1);
     for (int mode = 0; mode < 2; mode++)
         for (int n = 1; n <= 8; n += 7) {
             size_t len1, len2;
@@ -399,8 +461,7 @@ static void test_threads(void)
             if (mode) fill_random(net, 1);
             run_once(net, x, n, (enum net_mode)mode);
             float *b = snapshot(net, n, &len2);
-            char name[80];
-            snprintf(name, sizeof name, "net_threads_bitwise_%s_batch%d",
+            snprintf(name, sizeof name, "net_threads_bitwise_%s_%s_batch%d", tag,
                      mode ? "train" : "eval", n);
             CHECK(len1 == len2 && !memcmp(a, b, sizeof(float) * len1), name,
                   "1- and 2-thread forward/backward differ");
@@ -410,14 +471,6 @@ static void test_threads(void)
     net_free(net);
 }
 
-/* seed at logits with ones: the seed buffer is written by the caller (seed NULL). */
-static void seed_ones(struct net *net, int layer, int n)
-{
-    struct tensor g = net_grad(net, layer);
-    g.shape[0] = n;
-    for (size_t i = 0; i < tensor_numel(&g); i++)
-        g.data[i] = 1.0f;
-}
 
 static int count_calls;
 static int custom_relu(void *user, struct net *net, int layer, int n)
@@ -564,7 +617,10 @@ int main(void)
     fixture("resnet", spec_resnet);
     fixture("concat", spec_concat);
     test_validation();
-    test_threads();
+    test_threads(spec_resnet, "resnet");
+    test_threads(spec_wide, "wide");
+    test_threads_saliency(spec_resnet, "resnet");
+    test_threads_saliency(spec_wide, "wide");
     test_partial_and_rules();
     test_dropout_train();
     return check_summary();

@@ -184,14 +184,14 @@ static void bench(const char *model, int (*spec_fn)(struct net_layer_spec *), in
             } while (el < min_seconds);
             times[k] = el / iters;
         }
-        double med = median(times, repeats < 64 ? repeats : 64);
+        double med = median(times, repeats < 64 ? repeats : 64), best = times[0];
         /* conv GFLOP/s: forward conv FLOPs per image; a train step does ~3x (fwd, dX, dW), a
          * saliency step ~2x (the first conv's dX included) */
         double mult = t == TASK_FORWARD ? 1 : t == TASK_TRAIN ? 3 : 2;
         printf("RESULT engine=c model=%s task=%s batch=%d images_per_s=%.2f ms_per_batch=%.3f "
-               "conv_gflops=%.1f net_gflop_per_image=%.4f\n",
+               "conv_gflops=%.1f net_gflop_per_image=%.4f best_images_per_s=%.2f\n",
                model, task_names[t], batch, batch / med, 1e3 * med,
-               mult * conv_flops * batch / med / 1e9, all_flops / 1e9);
+               mult * conv_flops * batch / med / 1e9, all_flops / 1e9, batch / best);
         fflush(stdout);
     }
     net_free(net);

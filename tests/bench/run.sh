@@ -28,24 +28,30 @@ function field(name,   i, kv) {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
     return ""
 }
+function show(v) { return v == "" ? "-" : sprintf("%.1f", v) }
 /^PEAK/ { peak = field("fp32_gflops") }
 /^RESULT/ {
     key = field("model") " " field("task") " " field("batch")
     if (field("engine") == "c") {
         if (!(key in c)) order[++n] = key
-        c[key] = field("images_per_s"); cg[key] = field("conv_gflops")
-    } else { t[key] = field("images_per_s"); tg[key] = field("conv_gflops") }
+        c[key] = field("images_per_s"); cb[key] = field("best_images_per_s")
+        cg[key] = field("conv_gflops")
+    } else {
+        t[key] = field("images_per_s"); tb[key] = field("best_images_per_s")
+        tg[key] = field("conv_gflops")
+    }
 }
 END {
-    printf "%-8s %-14s %5s %11s %11s %7s %9s %9s\n", "model", "task", "batch", "C img/s",
-        "torch img/s", "C/torch", "C GF/s", "torch GF/s"
+    printf "%-8s %-14s %5s %9s %9s %9s %9s %7s %8s %8s\n", "model", "task", "batch",
+        "C img/s", "(best)", "torch", "(best)", "C/torch", "C GF/s", "torch GF/s"
     for (i = 1; i <= n; i++) {
         k = order[i]; split(k, p, " ")
         ratio = (k in t) && t[k] > 0 ? sprintf("%.2f", c[k] / t[k]) : "-"
-        printf "%-8s %-14s %5s %11.1f %11s %7s %9.1f %9s\n", p[1], p[2], p[3], c[k],
-            (k in t) ? sprintf("%.1f", t[k]) : "-", ratio, cg[k], (k in tg) ? tg[k] : "-"
+        printf "%-8s %-14s %5s %9s %9s %9s %9s %7s %8s %8s\n", p[1], p[2], p[3], show(c[k]),
+            show(cb[k]), show(t[k]), show(tb[k]), ratio, show(cg[k]), show(tg[k])
     }
-    printf "conv GF/s: forward conv FLOPs x (1 forward, 3 train step, 2 saliency step) per second;"
-    printf "\nmeasured FP32 peak of this machine with %s threads: %.0f GFLOP/s\n",
+    printf "img/s: medians of the repeats (best repeat in brackets). GF/s: forward conv FLOPs x "
+    printf "(1 forward, 3 train step, 2 saliency step) per second.\n"
+    printf "measured FP32 peak of this machine with %s threads: %.0f GFLOP/s\n",
         ENVIRON["THREADS"] == "" ? 2 : ENVIRON["THREADS"], peak
 }' "$out/c.txt" "$out/t.txt"
