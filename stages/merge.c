@@ -78,9 +78,12 @@ static void merge_check_provenance(struct merge *M)
     for (int i = 0; i < M->np; i++) {
         struct merge_part *p = &M->parts[i];
         merge_shard(p);
-        if (p->n != (uint32_t)M->np || p->k != (uint32_t)i)
-            cli_die("cannot merge '%s': it is shard %u/%u but is part %d of %d (give all N parts "
-                    "in shard order)", p->path, p->k, p->n, i + 1, M->np);
+        if (p->n != (uint32_t)M->np)
+            cli_die("cannot merge '%s': it is shard %u/%u but %d parts were given (give all %u "
+                    "parts, in shard order)", p->path, p->k, p->n, M->np, p->n);
+        if (p->k != (uint32_t)i)
+            cli_die("cannot merge '%s': it is shard %u/%u, expected shard %d/%u in this place "
+                    "(give the parts in shard order)", p->path, p->k, p->n, i, p->n);
         const char *what = strcmp(p->prov.stage, a->prov.stage) ? "stage"
                            : strcmp(p->prov.version, a->prov.version) ? "salbench_version"
                            : strcmp(p->params, a->params) ? "params (apart from the shard)"
