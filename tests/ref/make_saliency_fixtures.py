@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes tests/ref/saliency_fixture.h5: a tiny CNN, a few inputs and trials, and the map of
 every attribution method computed by an independent PyTorch implementation, for
-tests/test_saliency_ref.c (compared at |a - b| <= 1e-4 * max(1, |b|)).
+tests/test_saliency_ref.c (compared at |a - b| <= 1e-4 * max(1, |b|)); and
+tests/ref/saliency_model.h5, a tiny random model file for the stage test tests/attribute.sh.
 
 Independent code paths: the model is a hand-written functional forward (not the C engine's
 layer table); backprop rules are torch.autograd.Function classes (guided / deconvnet ReLU,
@@ -21,16 +22,23 @@ Only needed when a reference changes; the output is committed and CI never runs 
 import math
 import os
 
+import sys
+
 import h5py
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 VERSION = 1
 torch.manual_seed(7)
 np.random.seed(7)
 torch.set_num_threads(1)
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "saliency_fixture.h5")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "saliency_fixture.h5")
+STAGE_MODEL = os.path.join(HERE, "saliency_model.h5")
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot"]
 
 # ---- pipeline/rng.c: Philox4x32-10 keyed by (seed, example_id, purpose, index) -----------
 M32 = 0xFFFFFFFF
@@ -686,5 +694,37 @@ def main():
     print("wrote %s: %d cases" % (OUT, len(cases)))
 
 
+def stage_model():
+    """tests/ref/saliency_model.h5 for tests/attribute.sh: the default model's layout (conv,
+    batch norm, ReLU, max pool blocks, global pool, linear, sigmoid) with few channels and
+    random weights, at 64x64x3 with the Fashion-MNIST class names of data/fashion-scenes."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "data", "models"))
+    import convert_torch
+
+    torch.manual_seed(3)
+    net = nn.Sequential()
+    chans = [3, 4, 8, 8]
+    for i in range(3):
+        net.add_module("conv%d" % (i + 1), nn.Conv2d(chans[i], chans[i + 1], 3, padding=1,
+                                                     bias=False))
+        net.add_module("bn%d" % (i + 1), nn.BatchNorm2d(chans[i + 1]))
+        net.add_module("relu%d" % (i + 1), nn.ReLU())
+        if i < 2:
+            net.add_module("pool%d" % (i + 1), nn.MaxPool2d(2))
+    net.add_module("gap", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flat", nn.Flatten(1))
+    net.add_module("fc", nn.Linear(8, 10))
+    net.add_module("probs", nn.Sigmoid())
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    net.eval()
+    convert_torch.convert(net, STAGE_MODEL, input_shape=(3, 64, 64), mean=[0.5, 0.5, 0.5],
+                          std=[0.25, 0.25, 0.25], class_names=FASHION)
+    print("wrote %s" % STAGE_MODEL)
+
+
 if __name__ == "__main__":
     main()
+    stage_model()
