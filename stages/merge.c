@@ -16,12 +16,14 @@
 #include <string.h>
 
 static const char *const merge_usage[] = {
-    "merge --out FILE PART.h5... [--drop-differing]",
+    "merge --out FILE PART.h5... [--sum NAME,...] [--drop-differing]",
     "  --out FILE          merged file to write (replaced atomically)",
     "  PART.h5...          the parts of one stage run, shard 0/N to N-1/N, in that order",
     "  --drop-differing    leave out attributes whose values differ between parts (per-shard",
     "                      summaries such as an accuracy) instead of failing; they are listed",
     "                      on stderr and in the root attribute merge_dropped",
+    "  --sum NAME,...      add up these numeric attributes when they differ between parts",
+    "                      (per-shard counts: n_examples, n_trials, forward_passes...)",
     "Rules: a table with a uint64 `example_id` column is concatenated (ids ascending, each in",
     "its part's shard); a numeric array whose first dimension equals the rows of such a table",
     "in every part is concatenated; anything else must be identical in every part and is",
@@ -44,6 +46,7 @@ struct merge_part {
 struct merge {
     const char *out;
     int drop;
+    struct cli_list sum; /* attribute names added up across parts when they differ */
     struct merge_part *parts;
     int np;
     int *concat;     /* per dataset of part 0: 1 concatenate, 0 copy once */
@@ -207,8 +210,38 @@ static void merge_classify(struct merge *M)
 
 /* ---- attributes --------------------------------------------------------------------------- */
 
-/* 1 when attribute `name` of obj is equal in all parts; 0 (after recording or failing) when
- * it differs. The root's params were compared already (normalised). */
+static int merge_is_summed(const struct merge *M, const char *name)
+{
+    for (int i = 0; i < M->sum.n; i++)
+        if (strcmp(M->sum.items[i], name) == 0) return 1;
+    return 0;
+}
+
+/* Writes the sum over the parts of a numeric scalar attribute (int64 stays int64, a float
+ * becomes float64). */
+static int merge_attr_sum(struct merge *M, struct h5table_file *out, const char *obj,
+                          const char *name)
+{
+    int64_t total = 0, v;
+    double ftotal = 0, f;
+    int is_int = 1;
+    for (int i = 0; is_int && i < M->np; i++) {
+        is_int = h5table_attr_get_i64(M->parts[i].f, obj, name, &v) == 0;
+        total += is_int ? v : 0;
+    }
+    for (int i = 0; !is_int && i < M->np; i++) {
+        if (h5table_attr_get_f64(M->parts[i].f, obj, name, &f))
+            cli_die("cannot merge '%s': attribute '%s' of '%s' is not a number to add up (--sum)",
+                    M->parts[i].path, name, obj);
+        ftotal += f;
+    }
+    return is_int ? h5table_attr_set_i64(out, obj, name, total)
+                  : h5table_attr_set_f64(out, obj, name, ftotal);
+}
+
+/* 1 when attribute `name` of obj is equal in all parts (the root's params were compared
+ * already, normalised), 2 when it differs and is to be summed, 0 when it differs and was
+ * recorded as dropped (without --drop-differing: fails). */
 static int merge_attr_agrees(struct merge *M, const char *obj, const char *name)
 {
     if (strcmp(obj, "/") == 0 && strcmp(name, "params") == 0) return 1;
@@ -216,10 +249,11 @@ static int merge_attr_agrees(struct merge *M, const char *obj, const char *name)
         int eq = h5copy_attr_equal(M->parts[0].f, obj, M->parts[i].f, obj, name);
         if (eq < 0) cli_fail();
         if (eq) continue;
+        if (merge_is_summed(M, name)) return 2;
         if (!M->drop)
             cli_die("cannot merge '%s': attribute '%s' of '%s' differs from '%s' (a per-shard "
-                    "value; --drop-differing leaves it out)", M->parts[i].path, name, obj,
-                    M->parts[0].path);
+                    "value: --sum %s adds it up, --drop-differing leaves it out)",
+                    M->parts[i].path, name, obj, M->parts[0].path, name);
         size_t len = strlen(obj) + strlen(name) + 2;
         M->dropped = xrealloc(M->dropped, (M->ndropped + 1) * sizeof *M->dropped);
         M->dropped[M->ndropped] = xmalloc(len);
@@ -250,8 +284,11 @@ static int merge_attrs(struct merge *M, struct h5table_file *out, const char *ob
     }
     int rc = 0;
     for (size_t a = 0; rc == 0 && a < n; a++) {
-        if (!merge_attr_agrees(M, obj, names[a])) continue;
-        if (strcmp(obj, "/") == 0 && strcmp(names[a], "params") == 0)
+        int agree = merge_attr_agrees(M, obj, names[a]);
+        if (agree == 0) continue;
+        if (agree == 2)
+            rc = merge_attr_sum(M, out, obj, names[a]);
+        else if (strcmp(obj, "/") == 0 && strcmp(names[a], "params") == 0)
             rc = h5table_attr_set_str(out, "/", "params", M->parts[0].params);
         else
             rc = h5copy_attr_copy(out, obj, M->parts[0].f, obj, names[a]);
@@ -343,6 +380,7 @@ int main(int argc, char **argv)
     const struct cli_option opts[] = {
         CLI_OUTPUT("out", &M.out),
         CLI_OPT("drop-differing", CLI_FLAG, &M.drop),
+        CLI_OPT("sum", CLI_LIST, &M.sum),
         CLI_END};
     cli_init("merge", merge_usage);
     int first = cli_parse(opts, argc, argv);

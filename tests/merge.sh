@@ -1,7 +1,7 @@
 #!/bin/sh
 # bin/merge: shard parts of load, attack and infer concatenate to the unsharded file (h5diff
 # clean; bytewise for load and attack, whose files hold no per-shard values), empty shards,
-# merging one whole file is a byte copy, per-shard summaries need --drop-differing, and parts
+# merging one whole file is a byte copy, per-shard summaries need --sum or --drop-differing, and parts
 # that do not fit together (order, missing, other runs, other stages, no provenance) fail with a
 # clear message and write nothing.
 . tests/lib.sh
@@ -70,6 +70,9 @@ if [ -x bin/infer ]; then
     bin/merge --drop-differing --out "$T/im.h5" "$T/i0.h5" "$T/i1.h5" 2>"$T/err" || ok=0
     for d in predictions logits probs; do h5diff "$T/i.h5" "$T/im.h5" /$d /$d >/dev/null 2>&1 || ok=0; done
     if [ $ok = 1 ] && grep -q "left out" "$T/err"; then pass merge_infer_drop_differing; else fail merge_infer_drop_differing "$(cat "$T/err")"; fi
+    bin/merge --sum n_examples --drop-differing --out "$T/is.h5" "$T/i0.h5" "$T/i1.h5" 2>/dev/null
+    n=$($PY -c "import h5py,sys; print(*(h5py.File(f).attrs['n_examples'] for f in sys.argv[1:]))" "$T/i.h5" "$T/is.h5" 2>&1)
+    if [ "$n" = "300 300" ]; then pass merge_sum_counts; else fail merge_sum_counts "n_examples unsharded/merged: $n"; fi
 fi
 
 # --- parts that do not fit: exit code, message, nothing written -------------------------------
