@@ -212,7 +212,18 @@ static void col2im_add(float *dinp, const float *dcol, const struct conv2d_dims 
 
 /* ---- depthwise direct kernels -------------------------------------------------------- */
 
-/* One output plane o of image n: out = sum_{kh,kw} w[o,kh,kw] * inp[c = o / Og] + bias. */
+/* Output columns [*lo, *hi) whose input column ow*SW - PW + kw lies inside [0, W). */
+static void valid_cols(const struct conv2d_dims *d, int kw, int *lo, int *hi)
+{
+    int a = d->PW - kw, b = d->W - 1 + d->PW - kw;
+    *lo = a > 0 ? (a + d->SW - 1) / d->SW : 0;
+    *hi = b < 0 ? 0 : b / d->SW + 1;
+    if (*hi > d->OW) *hi = d->OW;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* One output plane o of image n: out = sum_{kh,kw} w[o,kh,kw] * inp[c = o / Og] + bias, taps
+ * summed in (kh, kw) order; the clipped column range keeps the inner loop branch-free. */
 static void dw_forward_plane(float *out, const float *in, const float *w, float bias,
                              const struct conv2d_dims *d)
 {
@@ -223,13 +234,18 @@ static void dw_forward_plane(float *out, const float *in, const float *w, float 
         for (int kh = 0; kh < d->KH; kh++) {
             int ih = oh * d->SH - d->PH + kh;
             if (ih < 0 || ih >= d->H) continue;
-            const float *irow = in + (size_t)ih * d->W;
             for (int kw = 0; kw < d->KW; kw++) {
                 float wv = w[kh * d->KW + kw];
-                for (int ow = 0; ow < d->OW; ow++) {
-                    int iw = ow * d->SW - d->PW + kw;
-                    if (iw >= 0 && iw < d->W) orow[ow] += wv * irow[iw];
-                }
+                int lo, hi;
+                valid_cols(d, kw, &lo, &hi);
+                const float *irow = in + (size_t)ih * d->W;
+                int off = kw - d->PW;
+                if (d->SW == 1)
+                    for (int ow = lo; ow < hi; ow++)
+                        orow[ow] += wv * irow[ow + off];
+                else
+                    for (int ow = lo; ow < hi; ow++)
+                        orow[ow] += wv * irow[ow * d->SW + off];
             }
         }
         for (int ow = 0; ow < d->OW; ow++)
@@ -253,6 +269,60 @@ static void dw_forward(float *out, const float *inp, const float *weight, const 
                              bias ? bias[o] : 0.0f, d);
 }
 
+/* dinp plane += the scatter of one output plane's gradient through its kernel. */
+static void dw_dinp_plane(float *di, const float *dy, const float *w,
+                          const struct conv2d_dims *d)
+{
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int kh = 0; kh < d->KH; kh++) {
+            int ih = oh * d->SH - d->PH + kh;
+            if (ih < 0 || ih >= d->H) continue;
+            const float *dyr = dy + (size_t)oh * d->OW;
+            for (int kw = 0; kw < d->KW; kw++) {
+                float wv = w[kh * d->KW + kw];
+                int lo, hi;
+                valid_cols(d, kw, &lo, &hi);
+                float *drow = di + (size_t)ih * d->W;
+                int off = kw - d->PW;
+                if (d->SW == 1)
+                    for (int ow = lo; ow < hi; ow++)
+                        drow[ow + off] += wv * dyr[ow];
+                else
+                    for (int ow = lo; ow < hi; ow++)
+                        drow[ow * d->SW + off] += wv * dyr[ow];
+            }
+        }
+}
+
+/* dweight[o] += sum over the plane of dy * shifted input, per tap; dbias[o] += sum dy. */
+static void dw_dweight_plane(float *dw, float *db, const float *dy, const float *in,
+                             const struct conv2d_dims *d)
+{
+    size_t osz = (size_t)d->OH * d->OW;
+    if (db) {
+        float s = 0.0f;
+        for (size_t p = 0; p < osz; p++)
+            s += dy[p];
+        *db += s;
+    }
+    if (!dw) return;
+    for (int kh = 0; kh < d->KH; kh++)
+        for (int kw = 0; kw < d->KW; kw++) {
+            int lo, hi;
+            valid_cols(d, kw, &lo, &hi);
+            float s = 0.0f;
+            for (int oh = 0; oh < d->OH; oh++) {
+                int ih = oh * d->SH - d->PH + kh;
+                if (ih < 0 || ih >= d->H) continue;
+                const float *irow = in + (size_t)ih * d->W;
+                const float *dyr = dy + (size_t)oh * d->OW;
+                for (int ow = lo; ow < hi; ow++)
+                    s += dyr[ow] * irow[ow * d->SW + kw - d->PW];
+            }
+            dw[kh * d->KW + kw] += s;
+        }
+}
+
 /* dinp plane c += sum over its Og output planes; dweight/dbias of channel o summed over n. */
 static void dw_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const struct conv2d_dims *d,
@@ -266,56 +336,20 @@ static void dw_backward(float *dinp, float *dweight, float *dbias, const float *
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nthreads)
 #endif
         for (int n = 0; n < N; n++)
-            for (int c = 0; c < C; c++) {
-                float *di = dinp + ((size_t)n * C + c) * isz;
-                for (int o = c * Og; o < (c + 1) * Og; o++) {
-                    const float *dy = dout + ((size_t)n * O + o) * osz, *w = weight + o * khw;
-                    for (int oh = 0; oh < d->OH; oh++)
-                        for (int kh = 0; kh < d->KH; kh++) {
-                            int ih = oh * d->SH - d->PH + kh;
-                            if (ih < 0 || ih >= d->H) continue;
-                            for (int kw = 0; kw < d->KW; kw++)
-                                for (int ow = 0; ow < d->OW; ow++) {
-                                    int iw = ow * d->SW - d->PW + kw;
-                                    if (iw >= 0 && iw < d->W)
-                                        di[(size_t)ih * d->W + iw] +=
-                                            w[kh * d->KW + kw] * dy[(size_t)oh * d->OW + ow];
-                                }
-                        }
-                }
-            }
+            for (int c = 0; c < C; c++)
+                for (int o = c * Og; o < (c + 1) * Og; o++)
+                    dw_dinp_plane(dinp + ((size_t)n * C + c) * isz,
+                                  dout + ((size_t)n * O + o) * osz, weight + o * khw, d);
     }
     if (!dweight && !dbias) return;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
-    for (int o = 0; o < O; o++) {
-        for (int n = 0; n < N; n++) {
-            const float *dy = dout + ((size_t)n * O + o) * osz;
-            const float *in = inp + ((size_t)n * C + o / Og) * isz;
-            if (dbias) {
-                float s = 0.0f;
-                for (size_t p = 0; p < osz; p++)
-                    s += dy[p];
-                dbias[o] += s;
-            }
-            if (!dweight) continue;
-            for (int kh = 0; kh < d->KH; kh++)
-                for (int kw = 0; kw < d->KW; kw++) {
-                    float s = 0.0f;
-                    for (int oh = 0; oh < d->OH; oh++) {
-                        int ih = oh * d->SH - d->PH + kh;
-                        if (ih < 0 || ih >= d->H) continue;
-                        for (int ow = 0; ow < d->OW; ow++) {
-                            int iw = ow * d->SW - d->PW + kw;
-                            if (iw >= 0 && iw < d->W)
-                                s += dy[(size_t)oh * d->OW + ow] * in[(size_t)ih * d->W + iw];
-                        }
-                    }
-                    dweight[o * khw + kh * d->KW + kw] += s;
-                }
-        }
-    }
+    for (int o = 0; o < O; o++)
+        for (int n = 0; n < N; n++)
+            dw_dweight_plane(dweight ? dweight + o * khw : NULL, dbias ? dbias + o : NULL,
+                             dout + ((size_t)n * O + o) * osz,
+                             inp + ((size_t)n * C + o / Og) * isz, d);
 }
 
 /* ---- GEMM path ----------------------------------------------------------------------- */
