@@ -7,6 +7,51 @@
 
 #include "pipeline/err.h"
 
+/* Per-channel sums run in BN_LANES double accumulators (element i of a plane goes to lane
+ * i % BN_LANES), combined in lane order: vectorisable, and fixed by the layout alone. */
+#define BN_LANES 8
+
+static double lanes_total(const double *a)
+{
+    double t = 0;
+    for (int k = 0; k < BN_LANES; k++)
+        t += a[k];
+    return t;
+}
+
+/* s += x, q += x*x over one plane. */
+static void sums_x(double *restrict s, double *restrict q, const float *x, int n)
+{
+    int i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int k = 0; k < BN_LANES; k++) {
+            double v = x[i + k];
+            s[k] += v;
+            q[k] += v * v;
+        }
+    for (; i < n; i++) {
+        double v = x[i];
+        s[i % BN_LANES] += v;
+        q[i % BN_LANES] += v * v;
+    }
+}
+
+/* s += dy, q += dy * xhat with xhat = (x - mean) * invstd, over one plane. */
+static void sums_dy(double *restrict s, double *restrict q, const float *dy, const float *x,
+                    float mean, float invstd, int n)
+{
+    int i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int k = 0; k < BN_LANES; k++) {
+            s[k] += dy[i + k];
+            q[k] += (double)dy[i + k] * ((x[i + k] - mean) * invstd);
+        }
+    for (; i < n; i++) {
+        s[i % BN_LANES] += dy[i];
+        q[i % BN_LANES] += (double)dy[i] * ((x[i] - mean) * invstd);
+    }
+}
+
 void batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
                             const float *mean, const float *var, float eps, int N, int C, int HW,
                             int nthreads)
@@ -38,19 +83,13 @@ int batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(| : bad)
 #endif
     for (int c = 0; c < C; c++) {
-        double s = 0, ss = 0;
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++)
-                s += x[i];
-        }
-        double mean = s / M;
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++)
-                ss += (x[i] - mean) * (x[i] - mean);
-        }
-        double var = ss / M;
+        /* one pass: sum and sum of squares in double (cancellation in ss/M - mean^2 costs
+         * ~1e-16 * mean^2/var relative, negligible for activations) */
+        double s[BN_LANES] = {0}, ss[BN_LANES] = {0};
+        for (int n = 0; n < N; n++)
+            sums_x(s, ss, inp + ((size_t)n * C + c) * HW, HW);
+        double mean = lanes_total(s) / M, var = lanes_total(ss) / M - mean * mean;
+        if (var < 0) var = 0;
         if (!isfinite(mean) || !isfinite(var)) bad = 1;
         float invstd = (float)(1.0 / sqrt(var + eps));
         save_mean[c] = (float)mean;
@@ -80,19 +119,18 @@ void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const flo
 #endif
     for (int c = 0; c < C; c++) {
         float invstd = 1.0f / sqrtf(var[c] + eps), scale = gamma[c] * invstd;
-        double sdy = 0, sdyx = 0;
+        double sdy[BN_LANES] = {0}, sdyx[BN_LANES] = {0};
         for (int n = 0; n < N; n++) {
             const float *dy = dout + ((size_t)n * C + c) * HW;
-            const float *x = inp + ((size_t)n * C + c) * HW;
-            float *dx = dinp ? dinp + ((size_t)n * C + c) * HW : NULL;
-            for (int i = 0; i < HW; i++) {
-                sdy += dy[i];
-                sdyx += (double)dy[i] * ((x[i] - mean[c]) * invstd);
-                if (dx) dx[i] += dy[i] * scale;
-            }
+            if (dgamma || dbeta)
+                sums_dy(sdy, sdyx, dy, inp + ((size_t)n * C + c) * HW, mean[c], invstd, HW);
+            if (!dinp) continue;
+            float *dx = dinp + ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++)
+                dx[i] += dy[i] * scale;
         }
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (dbeta) dbeta[c] += (float)sdy;
+        if (dgamma) dgamma[c] += (float)lanes_total(sdyx);
+        if (dbeta) dbeta[c] += (float)lanes_total(sdy);
     }
 }
 
@@ -107,19 +145,15 @@ void batchnorm_backward_train(float *dinp, float *dgamma, float *dbeta, const fl
 #endif
     for (int c = 0; c < C; c++) {
         float mean = save_mean[c], invstd = save_invstd[c];
-        double sdy = 0, sdyx = 0;
-        for (int n = 0; n < N; n++) {
-            const float *dy = dout + ((size_t)n * C + c) * HW;
-            const float *x = inp + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sdy += dy[i];
-                sdyx += (double)dy[i] * ((x[i] - mean) * invstd);
-            }
-        }
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (dbeta) dbeta[c] += (float)sdy;
+        double sdy[BN_LANES] = {0}, sdyx[BN_LANES] = {0};
+        for (int n = 0; n < N; n++)
+            sums_dy(sdy, sdyx, dout + ((size_t)n * C + c) * HW, inp + ((size_t)n * C + c) * HW,
+                    mean, invstd, HW);
+        double tdy = lanes_total(sdy), tdyx = lanes_total(sdyx);
+        if (dgamma) dgamma[c] += (float)tdyx;
+        if (dbeta) dbeta[c] += (float)tdy;
         if (!dinp) continue;
-        float k = gamma[c] * invstd, a = (float)(sdy / M), b = (float)(sdyx / M);
+        float k = gamma[c] * invstd, a = (float)(tdy / M), b = (float)(tdyx / M);
         for (int n = 0; n < N; n++) {
             const float *dy = dout + ((size_t)n * C + c) * HW;
             const float *x = inp + ((size_t)n * C + c) * HW;
