@@ -161,7 +161,9 @@ enum net_rule {
 struct net;
 /* A custom backward for one layer: read net_grad(net, layer) (the signal at its output) and the
  * activations of it and its inputs (net_layer_inputs, net_act), and ADD (+=) the signal for
- * each input into net_grad(net, input). n is the batch. Return 0, or -1 after err_set. */
+ * each input into net_grad(net, input) (cleared before the first contribution). n is the
+ * batch; the callback runs once per call for the whole batch, on the calling thread (it may
+ * use OpenMP itself). Return 0, or -1 after err_set (net_backward then fails). */
 typedef int (*net_backward_fn)(void *user, struct net *net, int layer, int n);
 
 struct net_rules {
@@ -178,13 +180,14 @@ enum {
 
 /* Backpropagates from the output of layer `seed_layer` (NULL: the logits layer) down to the
  * output of `stop_layer` (NULL: the input). seed: n * (C*H*W of seed_layer) floats copied into
- * net_grad(seed_layer); NULL means the caller already wrote that buffer. Gradients of all layers
- * before the seed are cleared first, then accumulated; layers after the seed are ignored, as
- * are the layers at or before stop_layer (their gradients stay zero, except stop_layer's own
- * output gradient, which is complete on return). Uses the activations of the last forward
- * (same n; for batch-norm in train mode, the batch statistics of that forward). rules NULL =
- * plain. Parameter gradients only with NET_GRAD_PARAMS; the input gradient (net_grad(net, 0))
- * only with NET_GRAD_INPUT. */
+ * net_grad(seed_layer); NULL means the caller already wrote that buffer. The gradients of the
+ * layers from stop_layer up to the seed are cleared, then accumulated, and are complete on
+ * return (stop_layer's included; its own backward does not run). Layers after the seed and
+ * before stop_layer are not touched (their buffers keep whatever they held). Uses the
+ * activations of the last forward (same n; batch norm in train mode: that forward's batch
+ * statistics; dropout: its masks). rules NULL = plain. Parameter gradients are accumulated
+ * only with NET_GRAD_PARAMS; the input gradient (net_grad(net, 0)) is computed only with
+ * NET_GRAD_INPUT (or when the input is stop_layer). */
 int net_backward(struct net *net, int n, const char *seed_layer, const float *seed,
                  const char *stop_layer, const struct net_rules *rules, unsigned flags);
 
