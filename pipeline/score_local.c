@@ -10,7 +10,7 @@
 #include "pipeline/metrics_localisation.h"
 
 size_t score_local_gt(uint8_t *gt, const struct score_object *objs, int n_objs, int class_id,
-                      int H, int W, int use_masks, int *n_class_objects, int *all_difficult)
+                      int H, int W, int use_masks, int *n_class_objects, int *difficult)
 {
     size_t hw = (size_t)H * W;
     int n = 0, hard = 0;
@@ -29,7 +29,7 @@ size_t score_local_gt(uint8_t *gt, const struct score_object *objs, int n_objs, 
         }
     }
     *n_class_objects = n;
-    *all_difficult = n > 0 && hard == n;
+    *difficult = hard > 0;
     return metrics_mask_area(gt, hw);
 }
 

@@ -14,16 +14,16 @@ struct score_object {
     int class_id;
     float x0, y0, x1, y1;  /* box in input pixels, [x0, x1) x [y0, y1) */
     const uint8_t *mask;   /* [H,W], non-zero = object; NULL when the object has no mask */
-    int difficult;         /* VOC "difficult" flag */
+    int difficult;         /* examples.h5 `difficult`: the EBP "difficult" flag of its class */
 };
 
 /* Ground truth of the trial (example, class_id): gt[H,W] (cleared first) = union over the
  * example's objects of that class of their masks (use_masks, an object without a mask adds its
  * box) or of their boxes. *n_class_objects receives how many objects had the class and
- * *all_difficult 1 when there were some and every one was flagged difficult (TorchRay skips
- * those trials, METHODS.md §2.3). Returns the ground-truth area in pixels. */
+ * *difficult 1 when one of them carries the difficult flag (load sets it per class: the EBP
+ * "difficult" subset of METHODS.md Part 1). Returns the ground-truth area in pixels. */
 size_t score_local_gt(uint8_t *gt, const struct score_object *objs, int n_objs, int class_id,
-                      int H, int W, int use_masks, int *n_class_objects, int *all_difficult);
+                      int H, int W, int use_masks, int *n_class_objects, int *difficult);
 
 /* Number of distinct classes among objs (the EBP "difficult" rule counts other classes). */
 int score_local_classes_present(const struct score_object *objs, int n_objs);
@@ -63,7 +63,8 @@ size_t score_local_scratch_bytes(int H, int W);
 
 /* Computes the requested scores of map[H,W] against gt[H,W] (gt may be NULL when no score
  * needing it is requested). `skip_gt` marks a trial whose ground truth must not be scored
- * (all objects difficult): its ground-truth scores are NaN. A non-finite map gives NaN
+ * (e.g. TorchRay's VOC trials whose objects are all VOC-difficult): its ground-truth scores
+ * are NaN. A non-finite map gives NaN
  * everywhere (METHODS.md Part 1 NaN policy), an empty ground truth NaN for the ground-truth
  * scores. */
 void score_local_trial(struct score_local_out *out, const float *map, const uint8_t *gt,

@@ -33,15 +33,20 @@ static const struct h5table_column object_cols[] = {
 static const struct h5table_schema object_schema = {"objects", sizeof(struct score_object_row),
                                                     8, object_cols};
 
+/* bin/attribute also records each trial's examples.h5 row; it is checked when present. */
 struct trial_row {
     uint64_t example_id;
     int32_t class_id;
+    int64_t row;
 };
 static const struct h5table_column trial_cols[] = {
     H5TABLE_COLUMN(struct trial_row, example_id, H5TABLE_U64),
-    H5TABLE_COLUMN(struct trial_row, class_id, H5TABLE_I32)};
-static const struct h5table_schema trial_schema = {"trials", sizeof(struct trial_row), 2,
+    H5TABLE_COLUMN(struct trial_row, class_id, H5TABLE_I32),
+    H5TABLE_COLUMN(struct trial_row, row, H5TABLE_I64)};
+static const struct h5table_schema trial_schema = {"trials", sizeof(struct trial_row), 3,
                                                    trial_cols};
+static const struct h5table_schema trial_schema_norow = {"trials", sizeof(struct trial_row), 2,
+                                                         trial_cols};
 
 void score_data_init(struct score_data *d)
 {
@@ -183,7 +188,12 @@ static int open_examples(struct score_data *d, const char *path, int K, const ch
 static int read_trials(struct score_data *d)
 {
     struct trial_row *rows = NULL;
-    if (h5table_read_table(d->sal, "trials", &trial_schema, (void **)&rows, &d->T)) return -1;
+    int has_row = 1;
+    if (h5table_read_table(d->sal, "trials", &trial_schema, (void **)&rows, &d->T)) {
+        has_row = 0;
+        if (h5table_read_table(d->sal, "trials", &trial_schema_norow, (void **)&rows, &d->T))
+            return -1;
+    }
     size_t T = d->T, r = 0;
     d->T_file = T;
     d->tid = xmalloc((T ? T : 1) * sizeof *d->tid);
@@ -202,6 +212,11 @@ static int read_trials(struct score_data *d)
             rc = err_set("cannot score '%s': trial row %zu has example_id %016" PRIx64
                          ", which is not in '%s'",
                          d->saliency_path, t, d->tid[t], d->examples_path);
+        if (!rc && has_row && rows[t].row != (int64_t)r)
+            rc = err_set("cannot score '%s': trial row %zu names examples row %lld, but "
+                         "example %016" PRIx64 " is row %zu of '%s' (rows misaligned)",
+                         d->saliency_path, t, (long long)rows[t].row, d->tid[t], r,
+                         d->examples_path);
         if (!rc && (d->tcls[t] < 0 || d->tcls[t] >= d->K))
             rc = err_set("cannot score '%s': trial row %zu has class %d of %d",
                          d->saliency_path, t, d->tcls[t], d->K);

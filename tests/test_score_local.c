@@ -39,7 +39,7 @@ static void test_gt(void)
     CHECK(a == 4 && gt[3 * W + 2] && gt[4 * W + 3] && !gt[5 * W + 2], "score_local_gt_box_fallback",
           "area %zu", a);
     a = score_local_gt(gt, o, 4, 3, H, W, 1, &n, &hard);
-    CHECK(hard == 1 && n == 1, "score_local_gt_all_difficult", "hard %d", hard);
+    CHECK(hard == 1 && n == 1, "score_local_gt_difficult_flag", "hard %d", hard);
     a = score_local_gt(gt, o, 4, 0, H, W, 1, &n, &hard);
     CHECK(a == 0 && n == 0 && !hard, "score_local_gt_absent_class", "area %zu", a);
     CHECK(score_local_classes_present(o, 4) == 3, "score_local_classes_present", "");
