@@ -6,7 +6,8 @@
  *
  * The machine's FP32 peak is measured too: every thread runs independent 16-wide FMA chains.
  *
- *   bench_engine [--model compact|vgg11|all] [--repeats R] [--layers] */
+ *   bench_engine [--model compact|vgg11|all] [--batch B] [--repeats R] [--layers]
+ * (batch sizes: compact 1 and 64, vgg11 1 and 8; --batch picks one). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,17 +278,19 @@ static double measure_peak(void)
 int main(int argc, char **argv)
 {
     const char *model = "all";
-    int repeats = 5, layers = 0;
+    int repeats = 5, layers = 0, only_batch = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
             model = argv[++i];
         else if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
             repeats = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            only_batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers"))
             layers = 1;
         else {
-            fprintf(stderr, "usage: bench_engine [--model compact|vgg11|all] [--repeats R] "
-                            "[--layers]\n");
+            fprintf(stderr, "usage: bench_engine [--model compact|vgg11|all] [--batch B] "
+                            "[--repeats R] [--layers]\n");
             return 2;
         }
     }
@@ -299,13 +302,13 @@ int main(int argc, char **argv)
     int all = !strcmp(model, "all");
     if (all || !strcmp(model, "compact")) {
         if (layers) layer_table("compact", model_compact, 64);
-        bench("compact", model_compact, 1, repeats, 0.2);
-        bench("compact", model_compact, 64, repeats, 0.5);
+        if (!only_batch || only_batch == 1) bench("compact", model_compact, 1, repeats, 0.2);
+        if (!only_batch || only_batch == 64) bench("compact", model_compact, 64, repeats, 0.5);
     }
     if (all || !strcmp(model, "vgg11")) {
         if (layers) layer_table("vgg11", model_vgg11, 8);
-        bench("vgg11", model_vgg11, 1, repeats, 0.5);
-        bench("vgg11", model_vgg11, 8, repeats, 0.5);
+        if (!only_batch || only_batch == 1) bench("vgg11", model_vgg11, 1, repeats, 0.5);
+        if (!only_batch || only_batch == 8) bench("vgg11", model_vgg11, 8, repeats, 0.5);
     }
     return fflush(stdout) == 0 ? 0 : 1;
 }

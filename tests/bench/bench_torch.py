@@ -8,7 +8,7 @@ with oneDNN (MKL-DNN) and its matrix products with the system BLAS (OpenBLAS whe
 libopenblas0-pthread is installed; run with OPENBLAS_NUM_THREADS=1 so OpenBLAS does not spawn
 threads of its own on top of torch's).
 
-    bench_torch.py [--model compact|vgg11|all] [--repeats R]
+    bench_torch.py [--model compact|vgg11|all] [--batch B] [--repeats R]
 """
 import argparse
 import statistics
@@ -125,16 +125,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="all")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(2)
     print("# torch %s threads %d mkldnn %s" % (torch.__version__, torch.get_num_threads(),
                                              torch.backends.mkldnn.is_available()), flush=True)
-    if a.model in ("all", "compact"):
-        bench("compact", compact, 1, a.repeats, 0.2)
-        bench("compact", compact, 64, a.repeats, 0.5)
-    if a.model in ("all", "vgg11"):
-        bench("vgg11", vgg11, 1, a.repeats, 0.5)
-        bench("vgg11", vgg11, 8, a.repeats, 0.5)
+    for name, builder, batch, secs in [("compact", compact, 1, 0.2), ("compact", compact, 64, 0.5),
+                                       ("vgg11", vgg11, 1, 0.5), ("vgg11", vgg11, 8, 0.5)]:
+        if a.model in ("all", name) and a.batch in (0, batch):
+            bench(name, builder, batch, a.repeats, secs)
 
 
 if __name__ == "__main__":

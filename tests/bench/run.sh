@@ -11,25 +11,34 @@ model=${MODEL:-all}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+has_torch=0
+/usr/bin/python3 -c 'import torch' 2>/dev/null && has_torch=1
 echo "engine: $bin, OMP_NUM_THREADS=$threads, $repeats repeats, model $model" >&2
-OMP_NUM_THREADS=$threads "$bin" --model "$model" --repeats "$repeats" >"$out/c.txt" || exit 1
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+[ $has_torch = 1 ] &&
     echo "pytorch: torch.set_num_threads($threads), channels_last, OPENBLAS_NUM_THREADS=1" >&2
+[ $has_torch = 1 ] || echo "bench: python3-torch not installed; C figures only" >&2
+: >"$out/c.txt"
+: >"$out/t.txt"
+# C and PyTorch alternate per (model, batch) so a busy machine hits both alike.
+for mb in compact:1 compact:64 vgg11:1 vgg11:8; do
+    m=${mb%:*} b=${mb#*:}
+    [ "$model" = all ] || [ "$model" = "$m" ] || continue
+    echo "bench: $m batch $b" >&2
+    OMP_NUM_THREADS=$threads "$bin" --model "$m" --batch "$b" --repeats "$repeats" \
+        >>"$out/c.txt" || exit 1
+    [ $has_torch = 1 ] || continue
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$threads /usr/bin/python3 \
-        "$(dirname "$0")/bench_torch.py" --model "$model" --repeats "$repeats" >"$out/t.txt" ||
-        echo "bench: pytorch run failed; C figures only" >&2
-else
-    echo "bench: python3-torch not installed; C figures only" >&2
-    : >"$out/t.txt"
-fi
-cat "$out/c.txt" "$out/t.txt" | grep '^#'
+        "$(dirname "$0")/bench_torch.py" --model "$m" --batch "$b" --repeats "$repeats" \
+        >>"$out/t.txt" || echo "bench: pytorch run failed" >&2
+done
+cat "$out/c.txt" "$out/t.txt" | grep '^#' | sort -u
 awk '
 function field(name,   i, kv) {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
     return ""
 }
 function show(v) { return v == "" ? "-" : sprintf("%.1f", v) }
-/^PEAK/ { peak = field("fp32_gflops") }
+/^PEAK/ { if (field("fp32_gflops") + 0 > peak + 0) peak = field("fp32_gflops") }
 /^RESULT/ {
     key = field("model") " " field("task") " " field("batch")
     if (field("engine") == "c") {
