@@ -94,6 +94,18 @@ cat $T/check.txt
 $SCORE $S --saliency $T/sal.h5 --out $T/b.h5 $FAST --threads 2 >/dev/null 2>&1
 if cmp -s $T/a.h5 $T/b.h5; then pass score_threads_bitwise; else fail score_threads_bitwise "a.h5 and b.h5 differ"; fi
 
+# ---- results do not depend on the batch or block sizes ----------------------------------------
+$SCORE $S --saliency $T/sal.h5 --out $T/bb.h5 $FAST --batch 7 --block 3 >/dev/null 2>&1
+if $PY -c "
+import h5py, sys
+a, b = h5py.File('$T/a.h5'), h5py.File('$T/bb.h5')
+keys = ['trials/gradient', 'trials/oracle', 'curves/gradient/deletion', 'summary', 'paired']
+sys.exit(0 if all(a[k][:].tobytes() == b[k][:].tobytes() for k in keys) else 1)"; then
+    pass score_batch_independent
+else
+    fail score_batch_independent "--batch 7 --block 3 changed the scores"
+fi
+
 # ---- re-scoring with another tolerance: no maps recomputed, new pointing values -------------
 $SCORE $S --saliency $T/sal.h5 --out $T/c.h5 --metrics pointing_game --pointing_game.tolerance 20 \
     --bootstrap 100 >$T/c.txt 2>&1
