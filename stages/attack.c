@@ -300,7 +300,8 @@ static int attack_copy(struct h5table_file *out, struct h5table_file *in,
 
 /* Every dataset of the input in its creation order: `images` attacked, keyed tables and the
  * arrays aligned with them (masks with objects, others with examples) cut to the shard, the
- * rest (classes) whole. */
+ * rest (classes) whole. An input's own `perturbation` table (it was attacked before) is left
+ * out: the new one replaces it, and the provenance names the attacked input. */
 static int attack_datasets(struct attack *A, struct h5table_file *out)
 {
     struct h5table_file *in = A->ex.file;
@@ -320,6 +321,7 @@ static int attack_datasets(struct attack *A, struct h5table_file *out)
             rc = attack_images(A, out, in);
             continue;
         }
+        if (strcmp(d->name, "perturbation") == 0) continue; /* attacking an attacked file */
         if (d->keyed) rc = attack_keyed_range(in, d, lo, hi, &b, &e);
         else if (strcmp(d->name, "masks") == 0) b = ob, e = oe;
         else if (!d->compound && d->rank > 0 && d->dims[0] == A->ex.n) b = A->begin, e = A->end;

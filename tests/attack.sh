@@ -100,6 +100,11 @@ for k in ("noise", "blur", "jpeg"):
           f.attrs["attack_mode"] == b"corruption", "mean change %.3f" % d.mean())
 EOF
 
+# attacking an attacked file: chains compose, the new perturbation table replaces the old
+bin/attack --model "$T/model.h5" --examples "$T/noise.h5" --out "$T/twice.h5" --attack blur 2>"$T/err"
+if [ $? -eq 0 ] && h5diff "$T/ex.h5" "$T/twice.h5" /examples /examples >/dev/null; then
+    pass attack_on_attacked_file; else fail attack_on_attacked_file "$(cat "$T/err")"; fi
+
 # --- single-label grey images (IDX, softmax) ---------------------------------------------------
 if [ -f "$FM/t10k-images-idx3-ubyte.gz" ]; then
     bin/load --out "$T/fm.h5" --idx-images "$FM/t10k-images-idx3-ubyte.gz" \
