@@ -100,7 +100,8 @@ static void attack_options(struct attack *A)
                                A->kind_name);
     A->p.kind = (enum attack_kind)k;
     int adv = attack_kind_is_adversarial(A->p.kind), pgd = A->p.kind == ATTACK_PGD;
-    const char *stray = !adv && (A->eps_s || A->targeted >= 0 || A->target_next) ? "--eps/--targeted/--target-next"
+    const char *stray = !adv && (A->eps_s || A->targeted >= 0 || A->target_next)
+                            ? "--eps/--targeted/--target-next"
                         : !pgd && (A->step_s || A->iters >= 0 || A->random_start)
                             ? "--step/--iters/--random-start"
                         : (k != ATTACK_NOISE && k != ATTACK_BLUR) && A->sigma_s ? "--sigma"
