@@ -24,19 +24,21 @@
 struct ep_geom {
     int step, pad, radius, ksz, k2; /* ksz = 2 radius + 1, k2 = ksz^2 */
     int in_h, in_w, out_h, out_w, margin;
+    int ph, pw;                     /* parameter grid with `pad` zeros on every side */
     double sigma;
 };
 
 struct ep_bufs {
     struct ep_geom g;
     int A, per_trial, nt, L, nimg_max;
-    float *weight;          /* [k2, out_hw] */
+    float *weight;          /* [step * step, k2]: weights depend on (u mod step) only */
     float *pyr;             /* [nt, L, C, HW] */
     float *param, *mom;     /* [nt*A, in_hw] */
     float *pooled;          /* [nt*A, out_hw] before the clamp */
     float *gcrop;           /* [nt*A, HW] */
     float *gfull;           /* [nt*A, out_hw] */
-    float *gparam;          /* [nt*A, in_hw] */
+    float *gparam;          /* [nt*A, ph * pw] padded */
+    float *ppad;            /* [nt*A, ph * pw] padded parameters */
     float *sel;             /* [nt*A, out_hw] selection scratch */
     float *seed;            /* [max_batch, K] */
     float *scratch;         /* [HW] blur */
@@ -57,6 +59,8 @@ static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
     g->out_h = step * mid_h - step + 1;
     g->out_w = step * mid_w - step + 1;
     g->margin = (int)nearbyint(margin); /* Python round(): halves to even */
+    g->ph = g->in_h + 2 * g->pad;
+    g->pw = g->in_w + 2 * g->pad;
     if (g->k2 > EP_MAX_K2)
         return err_set("cannot plan 'extremal_perturbation': sigma %g / step %d needs %d "
                        "neighbours per pixel (at most %d)", sigma, step, g->k2, EP_MAX_K2);
@@ -67,20 +71,22 @@ static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
 }
 
 /* TorchRay MaskGenerator.weight: parameter (iy, ix) sits at pixel margin + step * iy of the
- * full mask; weight[k][u] = k(distance / sigma) for the k-th neighbour of pixel u. */
+ * full mask; the k-th neighbour of pixel u weighs k(distance / sigma). With iy = floor(u/step)
+ * + ky - pad the distance depends on u only through u mod step, so the table is
+ * wt[(uy % step) * step + ux % step][k], each row padded with zeros to a multiple of 8. */
 static void ep_weights(float *wt, const struct ep_geom *g)
 {
-    int ohw = g->out_h * g->out_w;
-    for (int ky = 0; ky < g->ksz; ky++)
-        for (int kx = 0; kx < g->ksz; kx++)
-            for (int uy = 0; uy < g->out_h; uy++)
-                for (int ux = 0; ux < g->out_w; ux++) {
-                    double iy = uy / g->step + ky - g->pad, ix = ux / g->step + kx - g->pad;
-                    double dy = uy - (g->sigma + g->step * iy);
-                    double dx = ux - (g->sigma + g->step * ix);
+    size_t kp = (size_t)(g->k2 + 7) / 8 * 8; /* rows padded with zeros to whole vectors */
+    memset(wt, 0, sizeof(float) * kp * g->step * g->step);
+    for (int py = 0; py < g->step; py++)
+        for (int px = 0; px < g->step; px++)
+            for (int ky = 0; ky < g->ksz; ky++)
+                for (int kx = 0; kx < g->ksz; kx++) {
+                    double dy = py - g->step * (ky - g->pad) - g->sigma;
+                    double dx = px - g->step * (kx - g->pad) - g->sigma;
                     double z = sqrt(dy * dy + dx * dx) / g->sigma - 0.5;
                     z = z > 0 ? z : 0;
-                    wt[(size_t)(ky * g->ksz + kx) * ohw + uy * g->out_w + ux] =
+                    wt[(size_t)(py * g->step + px) * kp + ky * g->ksz + kx] =
                         (float)exp(-2 * z * z);
                 }
 }
@@ -99,14 +105,16 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
     b->nt = r->max_batch / b->per_trial;
     int na = b->nt * b->A;
     size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
-    b->weight = sal_take(w, (size_t)b->g.k2 * ohw);
+    size_t php = (size_t)b->g.ph * b->g.pw;
+    b->weight = sal_take(w, (size_t)(b->g.k2 + 7) / 8 * 8 * b->g.step * b->g.step);
     b->pyr = sal_take(w, (size_t)b->nt * b->L * r->C * r->HW);
     b->param = sal_take(w, na * ihw);
     b->mom = sal_take(w, na * ihw);
     b->pooled = sal_take(w, na * ohw);
     b->gcrop = sal_take(w, (size_t)na * r->HW);
     b->gfull = sal_take(w, na * ohw);
-    b->gparam = sal_take(w, na * ihw);
+    b->gparam = sal_take(w, na * php);
+    b->ppad = sal_take(w, na * php);
     b->sel = sal_take(w, na * ohw);
     b->seed = sal_take(w, (size_t)r->max_batch * r->K);
     b->scratch = sal_take(w, (size_t)r->HW);
@@ -114,52 +122,97 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
     return 0;
 }
 
-/* ---- the mask generator ---------------------------------------------------------------- */
+/* ---- the mask generator ----------------------------------------------------------------
+ * Pixel u of the full mask pools the ksz x ksz window of the padded parameter grid at
+ * (uy / step, ux / step): v_k = wt[phase(u)][k] * Ppad[window k]. The k loops run on the
+ * 8-float vectors of saliency_internal.h, k padded to a multiple of 8 with zero weights and
+ * masked out of the sums; horizontal sums run in a fixed lane order. */
 
-/* Neighbour values v[k] = weight[k][u] * param(neighbour k of u) (0 outside the grid). */
-static void ep_neighbours(float *v, const struct ep_bufs *b, const float *P, int uy, int ux)
+typedef sal_vf ep_vf;
+#define EP_VL SAL_VL
+#define EP_MAX_VB (EP_MAX_K2 / EP_VL)
+#define ep_splat sal_splat
+#define ep_blend sal_blend
+#define ep_vexp sal_vexp
+
+static inline float ep_hsum(ep_vf a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static void ep_pad(float *pp, const float *P, const struct ep_geom *g)
+{
+    memset(pp, 0, sizeof(float) * (size_t)g->ph * g->pw);
+    for (int y = 0; y < g->in_h; y++)
+        memcpy(pp + (size_t)(y + g->pad) * g->pw + g->pad, P + (size_t)y * g->in_w,
+               sizeof(float) * g->in_w);
+}
+
+static inline int ep_blocks(const struct ep_geom *g)
+{
+    return (g->k2 + EP_VL - 1) / EP_VL;
+}
+
+static inline const float *ep_wt(const struct ep_bufs *b, int uy, int ux)
+{
+    int st = b->g.step;
+    return b->weight + (size_t)((uy % st) * st + ux % st) * ep_blocks(&b->g) * EP_VL;
+}
+
+/* V[k] = wt[k] * window value k; lanes past k2 are 0. */
+static inline void ep_gather(ep_vf *V, const struct ep_geom *g, const float *wt,
+                             const float *pp, int uy, int ux)
+{
+    float *v = (float *)V;
+    const float *base = pp + (size_t)(uy / g->step) * g->pw + ux / g->step;
+    V[ep_blocks(g) - 1] = ep_splat(0.0f);
+    for (int ky = 0; ky < g->ksz; ky++)
+        for (int kx = 0; kx < g->ksz; kx++)
+            v[ky * g->ksz + kx] = wt[ky * g->ksz + kx] * base[(size_t)ky * g->pw + kx];
+}
+
+/* E[k] = exp(coldness (v_k - max v)) (unnormalised, 0 on padding lanes) and their sum *z, as
+ * F.softmax; returns the pooled value sum_k v_k E_k / z. */
+static inline float ep_softmax_pool(ep_vf *E, float *z, const ep_vf *V, const ep_vf *mask,
+                                    int nb)
+{
+    ep_vf m = V[0];
+    for (int b = 1; b < nb; b++)
+        m = ep_blend(V[b] > m, V[b], m);
+    float vmax = m[0];
+    for (int l = 1; l < EP_VL; l++)
+        vmax = m[l] > vmax ? m[l] : vmax;
+    ep_vf cm = ep_splat(EP_COLDNESS * vmax), zs = ep_splat(0.0f), acc = ep_splat(0.0f);
+    for (int b = 0; b < nb; b++) {
+        ep_vf e = ep_vexp(ep_splat(EP_COLDNESS) * V[b] - cm) * mask[b];
+        E[b] = e;
+        zs += e;
+        acc += V[b] * e;
+    }
+    *z = ep_hsum(zs);
+    return ep_hsum(acc) / *z;
+}
+
+/* Lane masks: 1 for k < k2, 0 after. */
+static void ep_masks(ep_vf *mask, const struct ep_geom *g)
+{
+    for (int b = 0; b < ep_blocks(g); b++)
+        for (int l = 0; l < EP_VL; l++)
+            mask[b][l] = b * EP_VL + l < g->k2 ? 1.0f : 0.0f;
+}
+
+/* pooled [out_hw] of one padded parameter grid. */
+static void ep_generate(float *pooled, const struct ep_bufs *b, const float *pp)
 {
     const struct ep_geom *g = &b->g;
-    size_t ohw = (size_t)g->out_h * g->out_w, u = (size_t)uy * g->out_w + ux;
-    int iy0 = uy / g->step - g->pad, ix0 = ux / g->step - g->pad;
-    for (int ky = 0; ky < g->ksz; ky++) {
-        int iy = iy0 + ky;
-        for (int kx = 0; kx < g->ksz; kx++) {
-            int ix = ix0 + kx, k = ky * g->ksz + kx;
-            float pv = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w
-                           ? P[(size_t)iy * g->in_w + ix] : 0.0f;
-            v[k] = b->weight[k * ohw + u] * pv;
-        }
-    }
-}
-
-/* Softmax weights s[k] of coldness * v (max subtracted, as F.softmax); returns sum v_k s_k. */
-static float ep_softmax_pool(float *s, const float *v, int k2)
-{
-    float vmax = v[0];
-    for (int k = 1; k < k2; k++)
-        vmax = v[k] > vmax ? v[k] : vmax;
-    float z = 0;
-    for (int k = 0; k < k2; k++) {
-        s[k] = expf(EP_COLDNESS * v[k] - EP_COLDNESS * vmax);
-        z += s[k];
-    }
-    float out = 0;
-    for (int k = 0; k < k2; k++) {
-        s[k] /= z;
-        out += v[k] * s[k];
-    }
-    return out;
-}
-
-/* pooled [out_hw] of one parameter grid. */
-static void ep_generate(float *pooled, const struct ep_bufs *b, const float *P)
-{
-    float v[EP_MAX_K2], s[EP_MAX_K2];
-    for (int uy = 0; uy < b->g.out_h; uy++)
-        for (int ux = 0; ux < b->g.out_w; ux++) {
-            ep_neighbours(v, b, P, uy, ux);
-            pooled[(size_t)uy * b->g.out_w + ux] = ep_softmax_pool(s, v, b->g.k2);
+    ep_vf V[EP_MAX_VB], E[EP_MAX_VB], mask[EP_MAX_VB];
+    float z;
+    int nb = ep_blocks(g);
+    ep_masks(mask, g);
+    for (int uy = 0; uy < g->out_h; uy++)
+        for (int ux = 0; ux < g->out_w; ux++) {
+            ep_gather(V, g, ep_wt(b, uy, ux), pp, uy, ux);
+            pooled[(size_t)uy * g->out_w + ux] = ep_softmax_pool(E, &z, V, mask, nb);
         }
 }
 
@@ -168,32 +221,34 @@ static inline float clamp01(float x)
     return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
-/* gparam += d(pooled)/d(param)^T gfull, through the clamp (passes on [0, 1] inclusive, as
- * torch.clamp) and the smooth max. */
-static void ep_generate_backward(float *gparam, const struct ep_bufs *b, const float *P,
+/* gpad += d(pooled)/d(params)^T gfull on the padded grid, through the clamp (which passes on
+ * [0, 1] inclusive, as torch.clamp) and the smooth max:
+ * d pooled / d v_k = s_k (1 + coldness (v_k - pooled)), s = softmax(coldness v). */
+static void ep_generate_backward(float *gpad, const struct ep_bufs *b, const float *pp,
                                  const float *pooled, const float *gfull)
 {
     const struct ep_geom *g = &b->g;
-    float v[EP_MAX_K2], s[EP_MAX_K2];
+    ep_vf V[EP_MAX_VB], E[EP_MAX_VB], G[EP_MAX_VB], mask[EP_MAX_VB];
+    float z, *gv = (float *)G;
+    int nb = ep_blocks(g);
+    ep_masks(mask, g);
     for (int uy = 0; uy < g->out_h; uy++)
         for (int ux = 0; ux < g->out_w; ux++) {
             size_t u = (size_t)uy * g->out_w + ux;
             float pu = pooled[u], gu = gfull[u];
             if (gu == 0 || pu < 0 || pu > 1) continue;
-            ep_neighbours(v, b, P, uy, ux);
-            ep_softmax_pool(s, v, g->k2);
-            int iy0 = uy / g->step - g->pad, ix0 = ux / g->step - g->pad;
-            size_t ohw = (size_t)g->out_h * g->out_w;
-            for (int ky = 0; ky < g->ksz; ky++) {
-                int iy = iy0 + ky;
-                if (iy < 0 || iy >= g->in_h) continue;
-                for (int kx = 0; kx < g->ksz; kx++) {
-                    int ix = ix0 + kx, k = ky * g->ksz + kx;
-                    if (ix < 0 || ix >= g->in_w) continue;
-                    float gv = gu * s[k] * (1 + EP_COLDNESS * (v[k] - pu));
-                    gparam[(size_t)iy * g->in_w + ix] += b->weight[k * ohw + u] * gv;
-                }
-            }
+            const float *wt = ep_wt(b, uy, ux);
+            const ep_vf *W = (const ep_vf *)wt;
+            ep_gather(V, g, wt, pp, uy, ux);
+            ep_softmax_pool(E, &z, V, mask, nb);
+            ep_vf scale = ep_splat(gu / z), one = ep_splat(1.0f), c = ep_splat(EP_COLDNESS);
+            ep_vf pv = ep_splat(pu);
+            for (int k = 0; k < nb; k++)
+                G[k] = W[k] * scale * E[k] * (one + c * (V[k] - pv));
+            float *base = gpad + (size_t)(uy / g->step) * g->pw + ux / g->step;
+            for (int ky = 0; ky < g->ksz; ky++)
+                for (int kx = 0; kx < g->ksz; kx++)
+                    base[(size_t)ky * g->pw + kx] += gv[ky * g->ksz + kx];
         }
 }
 
@@ -414,7 +469,8 @@ static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int it
     for (int ia = 0; ia < nt * b->A; ia++) {
         int a = ia % b->A;
         const float *pooled = b->pooled + (size_t)ia * ohw;
-        float *gf = b->gfull + (size_t)ia * ohw, *gp = b->gparam + (size_t)ia * ihw;
+        float *gf = b->gfull + (size_t)ia * ohw;
+        float *gp = b->gparam + (size_t)ia * b->g.ph * b->g.pw;
         float *P = b->param + (size_t)ia * ihw, *M = b->mom + (size_t)ia * ihw;
         memset(gf, 0, sizeof(float) * ohw);
         size_t zeros = (size_t)((double)ohw * (1 - r->p->areas[a]));
@@ -423,24 +479,33 @@ static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int it
         for (int y = 0; y < r->H; y++)
             for (int x = 0; x < r->W; x++)
                 gf[(size_t)(y + g->margin) * g->out_w + x + g->margin] += gc[y * r->W + x];
-        memset(gp, 0, sizeof(float) * ihw);
-        ep_generate_backward(gp, b, P, pooled, gf);
-        for (size_t k = 0; k < ihw; k++) {
-            M[k] = iter == 0 ? gp[k] : EP_MOMENTUM * M[k] + (1 - EP_DAMPENING) * gp[k];
-            P[k] = clamp01(P[k] - EP_LR * M[k]);
-        }
+        const struct ep_geom *gg = &b->g;
+        float *pp = b->ppad + (size_t)ia * gg->ph * gg->pw;
+        memset(gp, 0, sizeof(float) * (size_t)gg->ph * gg->pw);
+        ep_generate_backward(gp, b, pp, pooled, gf);
+        for (int y = 0; y < gg->in_h; y++)
+            for (int x = 0; x < gg->in_w; x++) {
+                size_t k = (size_t)y * gg->in_w + x;
+                float gk = gp[(size_t)(y + gg->pad) * gg->pw + x + gg->pad];
+                M[k] = iter == 0 ? gk : EP_MOMENTUM * M[k] + (1 - EP_DAMPENING) * gk;
+                P[k] = clamp01(P[k] - EP_LR * M[k]);
+            }
     }
 }
 
 static void ep_generate_all(const struct sal_run *r, struct ep_bufs *b, int nt)
 {
     size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
+    size_t php = (size_t)b->g.ph * b->g.pw;
     (void)r;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
 #endif
-    for (int ia = 0; ia < nt * b->A; ia++)
-        ep_generate(b->pooled + (size_t)ia * ohw, b, b->param + (size_t)ia * ihw);
+    for (int ia = 0; ia < nt * b->A; ia++) {
+        float *pp = b->ppad + (size_t)ia * php;
+        ep_pad(pp, b->param + (size_t)ia * ihw, &b->g);
+        ep_generate(b->pooled + (size_t)ia * ohw, b, pp);
+    }
 }
 
 /* The map of each trial: sum over areas of the cropped masks, optionally smoothed. */

@@ -13,6 +13,7 @@
 #include <omp.h>
 #endif
 
+#include "pipeline/saliency_internal.h"
 #include "tests/check.h"
 #include "tests/saliency_testnet.h"
 
@@ -78,6 +79,23 @@ static void test_registry(struct net *net)
     CHECK(fabs(s - 1) < 1e-13 && a[0] > 0 && a[49] < 1 && a[0] < a[1] &&
               fabs(a[0] - 0.0005667977899644905) < 1e-15,
           "saliency_gauss_legendre", "sum %.17g a0 %.17g", s, a[0]);
+}
+
+/* sal_vexp within 3 ulp of expf over its range. */
+static void test_expf(void)
+{
+    double worst = 0;
+    for (int i = -870000; i <= 880000; i += 8 * 7) {
+        sal_vf x, e;
+        for (int l = 0; l < SAL_VL; l++)
+            x[l] = (i + 7 * l) * 1e-4f;
+        e = sal_vexp(x);
+        for (int l = 0; l < SAL_VL; l++) {
+            double b = expf(x[l]), rel = fabs((double)e[l] - b) / b;
+            worst = rel > worst ? rel : worst;
+        }
+    }
+    CHECK(worst < 3 * 5.97e-8, "saliency_expf_accuracy", "worst relative error %.3g", worst);
 }
 
 /* ---- tiny nets for hand cases -------------------------------------------------------- */
@@ -361,6 +379,7 @@ int main(void)
         test_baselines(net, &F);
         test_bad_inputs(net, &F);
     }
+    test_expf();
     test_guided_zero();
     test_gradcam_negative();
     test_occlusion_blind();
