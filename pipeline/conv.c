@@ -86,13 +86,34 @@ size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads)
     return (size_t)nthreads * gemm_work_floats() + col_floats(d) + part_floats(d) + 16;
 }
 
+size_t conv2d_wpack_floats(const struct conv2d_dims *d)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups;
+    return is_depthwise(d) ? 16 : round16((size_t)d->groups *
+                                          gemm_packed_a_floats(Og, Cg * d->KH * d->KW));
+}
+
+size_t conv2d_wflip_floats(const struct conv2d_dims *d)
+{
+    int Cg = d->C / d->groups, Og = d->O / d->groups;
+    if (is_depthwise(d)) return 16;
+    return round16((size_t)d->groups * gemm_packed_a_floats(Cg, Og * d->KH * d->KW)) +
+           round16(wsize(d));
+}
+
+/* Batched calls: [thread regions | chunk partials | packed weight | packed flipped weight]. */
+static size_t threads_floats(const struct conv2d_dims *d, int nthreads)
+{
+    size_t one = round16(conv2d_image_scratch_floats(d, 1));
+    size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
+    return round16(per_thread > shared ? per_thread : shared);
+}
+
 size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    size_t one = round16(conv2d_image_scratch_floats(d, 1));
-    size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
-    return (per_thread > shared ? per_thread : shared) + CONV_DW_CHUNKS * part_floats(d) +
-           round16(wsize(d)) + 16;
+    return threads_floats(d, nthreads) + CONV_DW_CHUNKS * part_floats(d) +
+           conv2d_wpack_floats(d) + conv2d_wflip_floats(d) + 16;
 }
 
 /* ---- im2col ---------------------------------------------------------------------------- */
@@ -361,8 +382,17 @@ static void add_bias(float *out, const float *bias, int O, size_t P)
             out[(size_t)o * P + p] += bias[o];
 }
 
+void conv2d_pack_weight(float *wpack, const float *weight, const struct conv2d_dims *d)
+{
+    if (is_depthwise(d)) return;
+    int Cg = d->C / d->groups, Og = d->O / d->groups, K = Cg * d->KH * d->KW;
+    size_t gsz = gemm_packed_a_floats(Og, K);
+    for (int g = 0; g < d->groups; g++)
+        gemm_pack_a_all(0, Og, K, weight + (size_t)g * Og * K, K, wpack + g * gsz);
+}
+
 /* Forward of image n with one thread's workspace, or with nthreads inside the GEMM. */
-static void gemm_forward_image(float *out, const float *inp, const float *weight,
+static void gemm_forward_image(float *out, const float *inp, const float *wpack,
                                const float *bias, const struct conv2d_dims *d, int n,
                                float *work, int nthreads)
 {
@@ -370,24 +400,22 @@ static void gemm_forward_image(float *out, const float *inp, const float *weight
     int P = d->OH * d->OW;
     int pointwise = d->KH == 1 && d->KW == 1 && d->SH == 1 && d->SW == 1 && d->PH == 0 &&
                     d->PW == 0;
+    size_t gsz = gemm_packed_a_floats(Og, K);
     for (int g = 0; g < d->groups; g++) {
         const float *in = inp + ((size_t)n * d->C + (size_t)g * Cg) * d->H * d->W;
         float *o = out + ((size_t)n * d->O + (size_t)g * Og) * P;
-        const float *w = weight + (size_t)g * Og * K;
         struct im2col_src src = {in, d};
         struct gemm_bsrc mat = {in, P, 0};
         gemm_pack_b_fn pack = pointwise ? gemm_pack_b_matrix : pack_b_im2col;
         const void *ctx = pointwise ? (const void *)&mat : (const void *)&src;
-        if (nthreads > 1)
-            gemm_sgemm_packb_mt(0, Og, P, K, w, K, pack, ctx, 0.0f, o, P, work, nthreads);
-        else
-            gemm_sgemm_packb(0, Og, P, K, w, K, pack, ctx, 0.0f, o, P, work);
+        gemm_sgemm_prepacked(Og, P, K, wpack + g * gsz, pack, ctx, 0.0f, o, P, work, nthreads);
     }
     if (bias) add_bias(out + (size_t)n * d->O * P, bias, d->O, (size_t)P);
 }
 
-void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                    const struct conv2d_dims *d, float *scratch, int nthreads)
+void conv2d_forward_packed(float *out, const float *inp, const float *wpack,
+                           const float *weight, const float *bias, const struct conv2d_dims *d,
+                           float *scratch, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     if (is_depthwise(d)) {
@@ -400,12 +428,21 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
         for (int n = 0; n < d->N; n++)
-            gemm_forward_image(out, inp, weight, bias, d, n, scratch + (size_t)thread_id() * gw,
+            gemm_forward_image(out, inp, wpack, bias, d, n, scratch + (size_t)thread_id() * gw,
                                1);
     } else {
         for (int n = 0; n < d->N; n++)
-            gemm_forward_image(out, inp, weight, bias, d, n, scratch, nthreads);
+            gemm_forward_image(out, inp, wpack, bias, d, n, scratch, nthreads);
     }
+}
+
+void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    const struct conv2d_dims *d, float *scratch, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    float *wpack = scratch + threads_floats(d, nthreads) + CONV_DW_CHUNKS * part_floats(d);
+    conv2d_pack_weight(wpack, weight, d);
+    conv2d_forward_packed(out, inp, wpack, weight, bias, d, scratch, nthreads);
 }
 
 int conv2d_uses_wflip(const struct conv2d_dims *d)
@@ -414,15 +451,22 @@ int conv2d_uses_wflip(const struct conv2d_dims *d)
     return !is_depthwise(d) && d->SH == 1 && d->SW == 1 && d->C / d->groups >= CONV_WFLIP_MIN_C;
 }
 
+/* Flipped weight [groups][Cg][Og*KH*KW] into the tail of wflip, then packed per group into
+ * the head (the GEMM's A operand for dinp_stride1). */
 void conv2d_flip_weight(float *wflip, const float *weight, const struct conv2d_dims *d)
 {
-    int Cg = d->C / d->groups, Og = d->O / d->groups, khw = d->KH * d->KW;
+    if (is_depthwise(d)) return;
+    int Cg = d->C / d->groups, Og = d->O / d->groups, khw = d->KH * d->KW, K = Og * khw;
+    size_t gsz = gemm_packed_a_floats(Cg, K);
+    float *flat = wflip + round16((size_t)d->groups * gsz);
     for (int g = 0; g < d->groups; g++)
         for (int c = 0; c < Cg; c++)
             for (int o = 0; o < Og; o++)
                 for (int k = 0; k < khw; k++)
-                    wflip[(((size_t)g * Cg + c) * Og + o) * khw + k] =
+                    flat[(((size_t)g * Cg + c) * Og + o) * khw + k] =
                         weight[(((size_t)g * Og + o) * Cg + c) * khw + khw - 1 - k];
+    for (int g = 0; g < d->groups; g++)
+        gemm_pack_a_all(0, Cg, K, flat + (size_t)g * Cg * K, K, wflip + g * gsz);
 }
 
 /* Stride 1: dX_g [Cg, H*W] += Wflip_g [Cg, Og*KH*KW] * im2col(dY_g, pad K-1-P): the input
@@ -441,8 +485,8 @@ static void dinp_stride1(float *dinp, const float *dout, const float *wflip,
         struct gemm_bsrc mat = {dy, HW, 0};
         gemm_pack_b_fn pack = pointwise ? gemm_pack_b_matrix : pack_b_im2col;
         const void *ctx = pointwise ? (const void *)&mat : (const void *)&src;
-        gemm_sgemm_packb_mt(0, Cg, HW, K, wflip + (size_t)g * Cg * K, K, pack, ctx, 1.0f,
-                            dinp + (size_t)g * Cg * HW, HW, work, nt);
+        gemm_sgemm_prepacked(Cg, HW, K, wflip + g * gemm_packed_a_floats(Cg, K), pack, ctx,
+                             1.0f, dinp + (size_t)g * Cg * HW, HW, work, nt);
     }
 }
 
@@ -517,9 +561,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
     if (nthreads < 1) nthreads = 1;
     size_t isz = (size_t)d->C * d->H * d->W, osz = (size_t)d->O * d->OH * d->OW;
     size_t one = round16(conv2d_image_scratch_floats(d, 1)), pf = part_floats(d);
-    size_t per_thread = (size_t)nthreads * one, shared = conv2d_image_scratch_floats(d, nthreads);
-    float *parts = scratch + (per_thread > shared ? per_thread : shared);
-    float *wflip = parts + CONV_DW_CHUNKS * pf;
+    float *parts = scratch + threads_floats(d, nthreads);
+    float *wflip = parts + CONV_DW_CHUNKS * pf + conv2d_wpack_floats(d);
     if (dinp && conv2d_uses_wflip(d))
         conv2d_flip_weight(wflip, weight, d);
     else

@@ -36,6 +36,14 @@ size_t conv2d_scratch_floats(const struct conv2d_dims *d, int nthreads);
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const struct conv2d_dims *d, float *scratch, int nthreads);
 
+/* The same with the weight packed once (conv2d_pack_weight into conv2d_wpack_floats floats)
+ * for many calls: bitwise equal to conv2d_forward. weight is still read by depthwise convs. */
+size_t conv2d_wpack_floats(const struct conv2d_dims *d);
+void conv2d_pack_weight(float *wpack, const float *weight, const struct conv2d_dims *d);
+void conv2d_forward_packed(float *out, const float *inp, const float *wpack,
+                           const float *weight, const float *bias, const struct conv2d_dims *d,
+                           float *scratch, int nthreads);
+
 /* Given dout [N,O,OH,OW]: dinp [N,C,H,W] += d/dinp, dweight += d/dweight, dbias [O] += d/dbias.
  * Any of dinp, dweight, dbias may be NULL (not computed); inp is read only for dweight, and
  * weight only for dinp (a rule may pass a modified weight, e.g. max(W, 0) for excitation). */
@@ -58,9 +66,10 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
                            const struct conv2d_dims *d, float *scratch, int nthreads);
 /* Stride-1 convs with >= 16 input channels per group take the input gradient as a forward
  * conv of dout with the flipped kernel; conv2d_backward_image then needs wflip (else NULL:
- * GEMM + col2im), made by conv2d_flip_weight: [groups][C/g][O/g][KH*KW], weight's size.
- * conv2d_backward does it itself. */
+ * GEMM + col2im): conv2d_wflip_floats floats filled by conv2d_flip_weight (the flipped
+ * [groups][C/g][O/g*KH*KW] weight, packed for the GEMM). conv2d_backward does it itself. */
 int conv2d_uses_wflip(const struct conv2d_dims *d);
+size_t conv2d_wflip_floats(const struct conv2d_dims *d);
 void conv2d_flip_weight(float *wflip, const float *weight, const struct conv2d_dims *d);
 /* Floats of one chunk partial (weight then bias, padded); parts holds G of them in a row.
  * dweight[i] += parts[0][i] + ... in chunk order (likewise dbias). */

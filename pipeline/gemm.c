@@ -166,9 +166,19 @@ static float *align64(float *p)
     return (float *)(((size_t)p + 63) & ~(size_t)63);
 }
 
-void gemm_sgemm_packb(int transa, int M, int N, int K, const float *A, int lda,
-                      gemm_pack_b_fn pack_b, const void *bctx, float beta, float *C, int ldc,
-                      float *work)
+/* Where the MR-row panels of op(A) come from: packed on the fly into a work buffer, or read
+ * from a gemm_pack_a_all buffer (pre, whose full matrix has mpad rows; this call's rows start
+ * at row0). Panel layout is the same either way, so results are too. */
+struct asrc {
+    int transa;
+    const float *A;
+    int lda;
+    const float *pre;
+    int mpad, row0;
+};
+
+static void sgemm_driver(const struct asrc *a, int M, int N, int K, gemm_pack_b_fn pack_b,
+                         const void *bctx, float beta, float *C, int ldc, float *work)
 {
     SB_ASSERT(beta == 0.0f || beta == 1.0f);
     if (M <= 0 || N <= 0) return;
@@ -178,8 +188,8 @@ void gemm_sgemm_packb(int transa, int M, int N, int K, const float *A, int lda,
                 memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
         return;
     }
-    float *ap = align64(work);
-    float *bp = ap + (size_t)GEMM_MC * GEMM_KC;
+    float *abuf = align64(work);
+    float *bp = abuf + (size_t)GEMM_MC * GEMM_KC;
     for (int jc = 0; jc < N; jc += GEMM_NC) {
         int nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
         for (int pc = 0; pc < K; pc += GEMM_KC) {
@@ -188,7 +198,11 @@ void gemm_sgemm_packb(int transa, int M, int N, int K, const float *A, int lda,
             pack_b(bctx, pc, kc, jc, nc, bp);
             for (int ic = 0; ic < M; ic += GEMM_MC) {
                 int mc = M - ic < GEMM_MC ? M - ic : GEMM_MC;
-                pack_a(transa, A, lda, ic, mc, pc, kc, ap);
+                const float *ap = abuf;
+                if (a->pre)
+                    ap = a->pre + (size_t)a->mpad * pc + (size_t)(a->row0 + ic) * kc;
+                else
+                    pack_a(a->transa, a->A, a->lda, ic, mc, pc, kc, abuf);
                 for (int jr = 0; jr < nc; jr += GEMM_NR) {
                     int nv = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
                     for (int ir = 0; ir < mc; ir += GEMM_MR) {
@@ -198,6 +212,31 @@ void gemm_sgemm_packb(int transa, int M, int N, int K, const float *A, int lda,
                     }
                 }
             }
+        }
+    }
+}
+
+void gemm_sgemm_packb(int transa, int M, int N, int K, const float *A, int lda,
+                      gemm_pack_b_fn pack_b, const void *bctx, float beta, float *C, int ldc,
+                      float *work)
+{
+    struct asrc a = {transa, A, lda, NULL, 0, 0};
+    sgemm_driver(&a, M, N, K, pack_b, bctx, beta, C, ldc, work);
+}
+
+size_t gemm_packed_a_floats(int M, int K)
+{
+    return (size_t)((M + GEMM_MR - 1) / GEMM_MR * GEMM_MR) * (size_t)K;
+}
+
+void gemm_pack_a_all(int transa, int M, int K, const float *A, int lda, float *dst)
+{
+    size_t mpad = (size_t)((M + GEMM_MR - 1) / GEMM_MR * GEMM_MR);
+    for (int pc = 0; pc < K; pc += GEMM_KC) {
+        int kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+        for (int ic = 0; ic < M; ic += GEMM_MC) {
+            int mc = M - ic < GEMM_MC ? M - ic : GEMM_MC;
+            pack_a(transa, A, lda, ic, mc, pc, kc, dst + mpad * pc + (size_t)ic * kc);
         }
     }
 }
@@ -222,9 +261,8 @@ static void pack_b_shifted(const void *ctx, int k0, int kc, int j0, int nc, floa
     s->pack_b(s->ctx, k0, kc, s->j0 + j0, nc, dst);
 }
 
-void gemm_sgemm_packb_mt(int transa, int M, int N, int K, const float *A, int lda,
-                         gemm_pack_b_fn pack_b, const void *bctx, float beta, float *C, int ldc,
-                         float *work, int nthreads)
+static void sgemm_mt(const struct asrc *a, int M, int N, int K, gemm_pack_b_fn pack_b,
+                     const void *bctx, float beta, float *C, int ldc, float *work, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     /* Split columns in NR multiples when there are enough, else rows in MR multiples. */
@@ -232,25 +270,47 @@ void gemm_sgemm_packb_mt(int transa, int M, int N, int K, const float *A, int ld
     int by_cols = ncol_blocks >= nthreads || ncol_blocks >= nrow_blocks;
     int blocks = by_cols ? ncol_blocks : nrow_blocks;
     if (nthreads > blocks) nthreads = blocks;
+    if (nthreads <= 1) {
+        sgemm_driver(a, M, N, K, pack_b, bctx, beta, C, ldc, work);
+        return;
+    }
     size_t wsize = gemm_work_floats();
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+#pragma omp parallel for schedule(static) num_threads(nthreads)
 #endif
     for (int t = 0; t < nthreads; t++) {
         int b0 = (int)((long)blocks * t / nthreads), b1 = (int)((long)blocks * (t + 1) / nthreads);
         float *w = work + (size_t)t * wsize;
         if (by_cols) {
             int j0 = b0 * GEMM_NR, j1 = b1 * GEMM_NR < N ? b1 * GEMM_NR : N;
-            struct bsrc_shift s = {pack_b, bctx, j0};
-            gemm_sgemm_packb(transa, M, j1 - j0, K, A, lda, pack_b_shifted, &s, beta, C + j0,
-                             ldc, w);
+            struct bsrc_shift sh = {pack_b, bctx, j0};
+            sgemm_driver(a, M, j1 - j0, K, pack_b_shifted, &sh, beta, C + j0, ldc, w);
         } else {
             int i0 = b0 * GEMM_MR, i1 = b1 * GEMM_MR < M ? b1 * GEMM_MR : M;
-            const float *Ai = transa ? A + i0 : A + (size_t)i0 * lda;
-            gemm_sgemm_packb(transa, i1 - i0, N, K, Ai, lda, pack_b, bctx, beta,
-                             C + (size_t)i0 * ldc, ldc, w);
+            struct asrc sub = *a;
+            if (sub.pre)
+                sub.row0 += i0;
+            else
+                sub.A = sub.transa ? sub.A + i0 : sub.A + (size_t)i0 * sub.lda;
+            sgemm_driver(&sub, i1 - i0, N, K, pack_b, bctx, beta, C + (size_t)i0 * ldc, ldc, w);
         }
     }
+}
+
+void gemm_sgemm_packb_mt(int transa, int M, int N, int K, const float *A, int lda,
+                         gemm_pack_b_fn pack_b, const void *bctx, float beta, float *C, int ldc,
+                         float *work, int nthreads)
+{
+    struct asrc a = {transa, A, lda, NULL, 0, 0};
+    sgemm_mt(&a, M, N, K, pack_b, bctx, beta, C, ldc, work, nthreads);
+}
+
+void gemm_sgemm_prepacked(int M, int N, int K, const float *Ap, gemm_pack_b_fn pack_b,
+                          const void *bctx, float beta, float *C, int ldc, float *work,
+                          int nthreads)
+{
+    struct asrc a = {0, NULL, 0, Ap, (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR, 0};
+    sgemm_mt(&a, M, N, K, pack_b, bctx, beta, C, ldc, work, nthreads);
 }
 
 void gemm_sgemm_mt(int transa, int transb, int M, int N, int K, const float *A, int lda,

@@ -54,6 +54,16 @@ void gemm_sgemm_packb_mt(int transa, int M, int N, int K, const float *A, int ld
                          gemm_pack_b_fn pack_b, const void *bctx, float beta, float *C, int ldc,
                          float *work, int nthreads);
 
+/* A packed once for many products with the same left operand (conv weights over a batch):
+ * gemm_pack_a_all fills gemm_packed_a_floats(M, K) floats with op(A) in the panel order the
+ * driver reads; gemm_sgemm_prepacked then skips packing A (nthreads as gemm_sgemm_packb_mt,
+ * which it equals bitwise). */
+size_t gemm_packed_a_floats(int M, int K);
+void gemm_pack_a_all(int transa, int M, int K, const float *A, int lda, float *dst);
+void gemm_sgemm_prepacked(int M, int N, int K, const float *Ap, gemm_pack_b_fn pack_b,
+                          const void *bctx, float beta, float *C, int ldc, float *work,
+                          int nthreads);
+
 /* Naive twin: the textbook triple loop, accumulating in double. For tests only. */
 void gemm_sgemm_naive(int transa, int transb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);

@@ -327,9 +327,10 @@ static int alloc_acts(struct net *net)
         struct net_layer *L = &net->layers[i];
         total += r16(mb * L->size) * (1 + grads);
         if (L->spec.kind == NET_BATCHNORM) total += 2 * r16((size_t)L->c);
+        if (L->spec.kind == NET_CONV2D) total += conv2d_wpack_floats(&L->conv);
         if (is_conv_with_grads(net, L))
             total += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv) +
-                     r16(tensor_numel(&net->params[L->p_weight].value));
+                     conv2d_wflip_floats(&L->conv);
     }
     net->scratch_floats = scratch_need(net);
     total += net->scratch_floats;
@@ -350,11 +351,15 @@ static int alloc_acts(struct net *net)
             L->save_mean = cur, cur += r16((size_t)L->c);
             L->save_invstd = cur, cur += r16((size_t)L->c);
         }
+        if (L->spec.kind == NET_CONV2D) {
+            L->wpack = cur;
+            cur += conv2d_wpack_floats(&L->conv);
+        }
         if (is_conv_with_grads(net, L)) {
             L->gparts = cur;
             cur += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
             L->wflip = cur;
-            cur += r16(tensor_numel(&net->params[L->p_weight].value));
+            cur += conv2d_wflip_floats(&L->conv);
         }
     }
     net->scratch = cur;

@@ -66,8 +66,8 @@ static int forward_layer(struct net *net, int i, const struct slice *s, int trai
     case NET_CONV2D: {
         struct conv2d_dims d = L->conv;
         d.N = n;
-        conv2d_forward(y, x, pdata(net, L->p_weight), pdata(net, L->p_bias), &d, s->scratch,
-                       nt);
+        conv2d_forward_packed(y, x, L->wpack, pdata(net, L->p_weight), pdata(net, L->p_bias),
+                              &d, s->scratch, nt);
         return 0;
     }
     case NET_BATCHNORM:
@@ -169,6 +169,10 @@ int net_forward_range(struct net *net, int first, int last, int n, enum net_mode
     net->step = ctx ? ctx->step : 0;
     for (int b = 0; b < n; b++)
         net->keys[b] = ctx && ctx->keys ? ctx->keys[b] : (uint64_t)b;
+    for (int i = first; i <= last; i++) /* weights may have changed since the last call */
+        if (net->layers[i].spec.kind == NET_CONV2D)
+            conv2d_pack_weight(net->layers[i].wpack, pdata(net, net->layers[i].p_weight),
+                               &net->layers[i].conv);
     struct slice whole = {0, n, nt, net->scratch};
     for (int i = first; i <= last;) {
         int j = i;

@@ -23,6 +23,7 @@ struct net_layer {
     float *save_mean, *save_invstd;      /* batch norm: statistics of the last train forward */
     float *gparts;                       /* conv: CONV_DW_CHUNKS weight-gradient partials */
     float *wflip;                        /* stride-1 conv: flipped weight for the input grad */
+    float *wpack;                        /* conv: weight packed for the GEMM, per forward */
     double flops;
 };
 

@@ -41,6 +41,23 @@ static void one_case(int ta, int tb, int M, int N, int K, float beta, float *wor
     gemm_sgemm_mt(ta, tb, M, N, K, A, lda, B, ldb, beta, C2, N, work, 2);
     snprintf(name, sizeof name, "gemm_mt_bitwise_t%d%d_%dx%dx%d_beta%g", ta, tb, M, N, K, beta);
     CHECK(!memcmp(C, C2, sizeof(float) * M * N), name, "2-thread result differs from 1-thread");
+    /* A packed once: the same bits, 1 and 2 threads */
+    float *Ap = malloc(sizeof(float) * (gemm_packed_a_floats(M, K) + 1));
+    gemm_pack_a_all(ta, M, K, A, lda, Ap);
+    struct gemm_bsrc src = {B, ldb, tb};
+    for (int nt = 1; nt <= 2; nt++) {
+        memcpy(C2, R, sizeof(float) * M * N); /* any start: beta 0 ignores it, 1 needs C0 */
+        if (beta != 0.0f) {
+            float *C0 = randv((size_t)M * N, 3);
+            memcpy(C2, C0, sizeof(float) * M * N);
+            free(C0);
+        }
+        gemm_sgemm_prepacked(M, N, K, Ap, gemm_pack_b_matrix, &src, beta, C2, N, work, nt);
+        snprintf(name, sizeof name, "gemm_prepacked_bitwise_t%d%d_%dx%dx%d_beta%g_nt%d", ta, tb,
+                 M, N, K, beta, nt);
+        CHECK(!memcmp(C, C2, sizeof(float) * M * N), name, "prepacked A changes the result");
+    }
+    free(Ap);
     free(A), free(B), free(C), free(R), free(C2);
 }
 
