@@ -80,7 +80,10 @@ const float *sal_scores(const struct sal_run *r);
 int sal_check_finite(const struct sal_run *r, const float *maps);
 
 /* 8-float GCC vector types for explicit SIMD (GCC at -O2 does not vectorise loops that call
- * a polynomial exp, even under omp simd). */
+ * a polynomial exp, even under omp simd). Only static functions of the saliency module take
+ * them by value, so the psabi note about 32-byte vectors without AVX (a cross-unit ABI
+ * concern) does not apply; it is silenced for these units. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float sal_vf __attribute__((vector_size(32)));
 typedef int32_t sal_vi __attribute__((vector_size(32)));
 #define SAL_VL 8
