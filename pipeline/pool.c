@@ -86,8 +86,15 @@ void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d
             for (int oh = 0; oh < d->OH; oh++) {
                 const float *x = inp + (size_t)p * d->H * d->W + (size_t)2 * oh * d->W;
                 float *y = out + ((size_t)p * d->OH + oh) * d->OW;
-                for (int ow = 0; ow < d->OW; ow++)
-                    y[ow] = x[2 * ow + argmax4(x + 2 * ow, d->W)];
+                const float *x1 = x + d->W;
+                for (int ow = 0; ow < d->OW; ow++) { /* value of argmax4, branch-free */
+                    float m = x[2 * ow], v = x[2 * ow + 1];
+                    m = v > m || v != v ? v : m;
+                    v = x1[2 * ow];
+                    m = v > m || v != v ? v : m;
+                    v = x1[2 * ow + 1];
+                    y[ow] = v > m || v != v ? v : m;
+                }
             }
         return;
     }
