@@ -46,9 +46,7 @@ static void layer_maps(float *out, const struct sal_run *r, const struct bp_bufs
 {
     const float *A = net_act(r->net, b->L).data, *G = net_grad(r->net, b->L).data;
     int C = b->lc, S = b->lh * b->lw;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
-#endif
+    /* serial: a few FLOPs per layer element, less than a parallel region costs */
     for (int i = 0; i < nb; i++) {
         const float *a = A + (size_t)i * C * S, *g = G + (size_t)i * C * S;
         float *o = out + (size_t)i * S;
@@ -77,9 +75,6 @@ static void layer_maps(float *out, const struct sal_run *r, const struct bp_bufs
 static void upsample_all(float *out, const float *in, const struct sal_run *r,
                          const struct bp_bufs *b, int nb)
 {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
-#endif
     for (int i = 0; i < nb; i++)
         sal_upsample(out + (size_t)i * r->HW, in + (size_t)i * b->lh * b->lw, b->lh, b->lw,
                      r->H, r->W, (enum saliency_upsample)r->p->upsample);

@@ -57,7 +57,7 @@ void sal_reduce(float *out, const float *a, const float *x, int nb, int C, int H
     size_t total = (size_t)nb * HW;
     (void)nthreads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (total > 16384)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (total > ((size_t)1 << 20))
 #endif
     for (size_t k = 0; k < total; k++) {
         size_t b = k / (size_t)HW, i = k % (size_t)HW;

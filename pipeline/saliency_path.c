@@ -113,7 +113,7 @@ static void accumulate(const struct sal_run *r, const struct path_bufs *b, int j
     size_t chw = (size_t)r->C * r->HW;
     const float *g = net_grad(r->net, 0).data;
     float *a1 = b->acc1 + (size_t)j * chw, *a2 = b->acc2 ? b->acc2 + (size_t)j * chw : NULL;
-    int sq = r->p->abs;
+    int take_abs = r->p->abs;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
 #endif
@@ -125,7 +125,7 @@ static void accumulate(const struct sal_run *r, const struct path_bufs *b, int j
                 s1 += (float)b->weight[s0 + i] * v;
                 continue;
             }
-            if (sq) v = fabsf(v);
+            if (take_abs) v = fabsf(v);
             s1 += v;
             s2 += v * v;
         }
