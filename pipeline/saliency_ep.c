@@ -20,11 +20,22 @@
 #define EP_DAMPENING 0.9f
 #define EP_REGUL_GROWTH 1.0035
 #define EP_MAX_K2 4096
+/* rows of k values padded to whole vectors (saliency_internal.h's 16-float vectors) */
+#define EP_KP(k2) (((size_t)(k2) + SAL_VL - 1) / SAL_VL * SAL_VL)
+
+typedef sal_vf ep_vf;
+#define EP_VL SAL_VL
+#define EP_MAX_VB (EP_MAX_K2 / EP_VL)
+#define ep_splat sal_splat
+#define ep_blend sal_blend
+#define ep_vexp sal_vexp
+
 
 struct ep_geom {
     int step, pad, radius, ksz, k2; /* ksz = 2 radius + 1, k2 = ksz^2 */
     int in_h, in_w, out_h, out_w, margin;
     int ph, pw;                     /* parameter grid with `pad` zeros on every side */
+    int mid_h, mid_w;               /* window origins: (uy / step, ux / step) */
     double sigma;
 };
 
@@ -39,7 +50,10 @@ struct ep_bufs {
     float *gfull;           /* [nt*A, out_hw] */
     float *gparam;          /* [nt*A, ph * pw] padded */
     float *ppad;            /* [nt*A, ph * pw] padded parameters */
-    float *sel;             /* [nt*A, out_hw] selection scratch */
+    float *flags;           /* [nt*A, mid_h * mid_w] window kind: EP_ZEROS, EP_ONES, other */
+    float *ones;            /* [step^2, kp + VL]: E, then z and pooled, of an all-ones window */
+    float *sel;             /* [nt*A, sel_stride]: selection / summed-area scratch */
+    size_t sel_stride;      /* max(out_hw, 2 (ph + 1) (pw + 1)) */
     float *seed;            /* [max_batch, K] */
     float *scratch;         /* [HW] blur */
 };
@@ -59,6 +73,8 @@ static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
     g->out_h = step * mid_h - step + 1;
     g->out_w = step * mid_w - step + 1;
     g->margin = (int)nearbyint(margin); /* Python round(): halves to even */
+    g->mid_h = mid_h;
+    g->mid_w = mid_w;
     g->ph = g->in_h + 2 * g->pad;
     g->pw = g->in_w + 2 * g->pad;
     if (g->k2 > EP_MAX_K2)
@@ -76,7 +92,7 @@ static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
  * wt[(uy % step) * step + ux % step][k], each row padded with zeros to a multiple of 8. */
 static void ep_weights(float *wt, const struct ep_geom *g)
 {
-    size_t kp = (size_t)(g->k2 + 7) / 8 * 8; /* rows padded with zeros to whole vectors */
+    size_t kp = EP_KP(g->k2);
     memset(wt, 0, sizeof(float) * kp * g->step * g->step);
     for (int py = 0; py < g->step; py++)
         for (int px = 0; px < g->step; px++)
@@ -90,6 +106,8 @@ static void ep_weights(float *wt, const struct ep_geom *g)
                         (float)exp(-2 * z * z);
                 }
 }
+
+static void ep_ones_table(struct ep_bufs *b);
 
 static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
 {
@@ -106,7 +124,7 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
     int na = b->nt * b->A;
     size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
     size_t php = (size_t)b->g.ph * b->g.pw;
-    b->weight = sal_take(w, (size_t)(b->g.k2 + 7) / 8 * 8 * b->g.step * b->g.step);
+    b->weight = sal_take(w, EP_KP(b->g.k2) * b->g.step * b->g.step);
     b->pyr = sal_take(w, (size_t)b->nt * b->L * r->C * r->HW);
     b->param = sal_take(w, na * ihw);
     b->mom = sal_take(w, na * ihw);
@@ -115,10 +133,17 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
     b->gfull = sal_take(w, na * ohw);
     b->gparam = sal_take(w, na * php);
     b->ppad = sal_take(w, na * php);
-    b->sel = sal_take(w, na * ohw);
+    b->flags = sal_take(w, na * (size_t)b->g.mid_h * b->g.mid_w + php);
+    b->ones = sal_take(w, (size_t)b->g.step * b->g.step * (EP_KP(b->g.k2) + EP_VL));
+    size_t sat = 2 * (size_t)(b->g.ph + 1) * (b->g.pw + 1);
+    b->sel_stride = ohw > sat ? ohw : sat;
+    b->sel = sal_take(w, na * b->sel_stride);
     b->seed = sal_take(w, (size_t)r->max_batch * r->K);
     b->scratch = sal_take(w, (size_t)r->HW);
-    if (b->weight) ep_weights(b->weight, &b->g);
+    if (b->weight) {
+        ep_weights(b->weight, &b->g);
+        ep_ones_table(b);
+    }
     return 0;
 }
 
@@ -128,16 +153,12 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
  * 8-float vectors of saliency_internal.h, k padded to a multiple of 8 with zero weights and
  * masked out of the sums; horizontal sums run in a fixed lane order. */
 
-typedef sal_vf ep_vf;
-#define EP_VL SAL_VL
-#define EP_MAX_VB (EP_MAX_K2 / EP_VL)
-#define ep_splat sal_splat
-#define ep_blend sal_blend
-#define ep_vexp sal_vexp
-
 static inline float ep_hsum(ep_vf a)
 {
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    float s = 0;
+    for (int l = 0; l < EP_VL; l += 2)
+        s += a[l] + a[l + 1];
+    return s;
 }
 
 static void ep_pad(float *pp, const float *P, const struct ep_geom *g)
@@ -201,18 +222,93 @@ static void ep_masks(ep_vf *mask, const struct ep_geom *g)
             mask[b][l] = b * EP_VL + l < g->k2 ? 1.0f : 0.0f;
 }
 
+/* Window kinds. A window whose parameters are all 0 has v = 0: E = 1, z = k2, pooled 0. One
+ * whose parameters are all 1 has v = the phase's weights, so E, z and pooled come from the
+ * phase table. Both are what the general path computes, bit for bit (exp(0) is exactly 1),
+ * and they are most of the mask once the optimisation has saturated the parameters. */
+#define EP_ZEROS 0.0f
+#define EP_ONES 1.0f
+#define EP_MIXED 2.0f
+
+/* The phase table: for each phase, E[kp], z, pooled of v = wt (all parameters 1); rows are
+ * whole vectors long so each row starts aligned. */
+static void ep_ones_table(struct ep_bufs *b)
+{
+    const struct ep_geom *g = &b->g;
+    int nb = ep_blocks(g), kp = nb * EP_VL;
+    ep_vf V[EP_MAX_VB], E[EP_MAX_VB], mask[EP_MAX_VB];
+    ep_masks(mask, g);
+    for (int ph = 0; ph < g->step * g->step; ph++) {
+        float *row = b->ones + (size_t)ph * (kp + EP_VL), z;
+        memcpy(V, b->weight + (size_t)ph * kp, sizeof(float) * kp);
+        float pooled = ep_softmax_pool(E, &z, V, mask, nb);
+        memcpy(row, E, sizeof(float) * kp);
+        row[kp] = z;
+        row[kp + 1] = pooled;
+    }
+}
+
+/* flags[mid_h * mid_w] of one padded grid from summed-area tables of zeros and ones.
+ * scratch: 2 (ph + 1) (pw + 1) floats (counts are small integers, exact in float). */
+static void ep_flags(float *flags, const struct ep_geom *g, const float *pp, float *sat)
+{
+    int W1 = g->pw + 1;
+    float *s0 = sat, *s1 = sat + (size_t)(g->ph + 1) * W1;
+    for (int x = 0; x < W1; x++)
+        s0[x] = s1[x] = 0;
+    for (int y = 0; y < g->ph; y++) {
+        float r0 = 0, r1 = 0;
+        s0[(size_t)(y + 1) * W1] = s1[(size_t)(y + 1) * W1] = 0;
+        for (int x = 0; x < g->pw; x++) {
+            float v = pp[(size_t)y * g->pw + x];
+            r0 += v == 0;
+            r1 += v == 1;
+            s0[(size_t)(y + 1) * W1 + x + 1] = s0[(size_t)y * W1 + x + 1] + r0;
+            s1[(size_t)(y + 1) * W1 + x + 1] = s1[(size_t)y * W1 + x + 1] + r1;
+        }
+    }
+    int k = g->ksz;
+    float full = (float)(k * k);
+    for (int oy = 0; oy < g->mid_h; oy++)
+        for (int ox = 0; ox < g->mid_w; ox++) {
+            size_t a = (size_t)oy * W1 + ox, bb = a + k, c = a + (size_t)k * W1, d = c + k;
+            float n0 = s0[d] - s0[bb] - s0[c] + s0[a], n1 = s1[d] - s1[bb] - s1[c] + s1[a];
+            flags[(size_t)oy * g->mid_w + ox] = n0 == full ? EP_ZEROS
+                                                : n1 == full ? EP_ONES : EP_MIXED;
+        }
+}
+
+static inline float ep_flag(const float *flags, const struct ep_geom *g, int uy, int ux)
+{
+    return flags[(size_t)(uy / g->step) * g->mid_w + ux / g->step];
+}
+
+static inline const float *ep_ones_row(const struct ep_bufs *b, int uy, int ux)
+{
+    int st = b->g.step, kp = ep_blocks(&b->g) * EP_VL;
+    return b->ones + (size_t)((uy % st) * st + ux % st) * (kp + EP_VL);
+}
+
 /* pooled [out_hw] of one padded parameter grid. */
-static void ep_generate(float *pooled, const struct ep_bufs *b, const float *pp)
+static void ep_generate(float *pooled, const struct ep_bufs *b, const float *pp,
+                        const float *flags)
 {
     const struct ep_geom *g = &b->g;
     ep_vf V[EP_MAX_VB], E[EP_MAX_VB], mask[EP_MAX_VB];
     float z;
-    int nb = ep_blocks(g);
+    int nb = ep_blocks(g), kp = nb * EP_VL;
     ep_masks(mask, g);
     for (int uy = 0; uy < g->out_h; uy++)
         for (int ux = 0; ux < g->out_w; ux++) {
-            ep_gather(V, g, ep_wt(b, uy, ux), pp, uy, ux);
-            pooled[(size_t)uy * g->out_w + ux] = ep_softmax_pool(E, &z, V, mask, nb);
+            float f = ep_flag(flags, g, uy, ux), *o = &pooled[(size_t)uy * g->out_w + ux];
+            if (f == EP_ZEROS) {
+                *o = 0;
+            } else if (f == EP_ONES) {
+                *o = ep_ones_row(b, uy, ux)[kp + 1];
+            } else {
+                ep_gather(V, g, ep_wt(b, uy, ux), pp, uy, ux);
+                *o = ep_softmax_pool(E, &z, V, mask, nb);
+            }
         }
 }
 
@@ -225,26 +321,39 @@ static inline float clamp01(float x)
  * [0, 1] inclusive, as torch.clamp) and the smooth max:
  * d pooled / d v_k = s_k (1 + coldness (v_k - pooled)), s = softmax(coldness v). */
 static void ep_generate_backward(float *gpad, const struct ep_bufs *b, const float *pp,
-                                 const float *pooled, const float *gfull)
+                                 const float *flags, const float *pooled, const float *gfull)
 {
     const struct ep_geom *g = &b->g;
     ep_vf V[EP_MAX_VB], E[EP_MAX_VB], G[EP_MAX_VB], mask[EP_MAX_VB];
     float z, *gv = (float *)G;
-    int nb = ep_blocks(g);
+    int nb = ep_blocks(g), kp = nb * EP_VL;
     ep_masks(mask, g);
     for (int uy = 0; uy < g->out_h; uy++)
         for (int ux = 0; ux < g->out_w; ux++) {
             size_t u = (size_t)uy * g->out_w + ux;
-            float pu = pooled[u], gu = gfull[u];
+            float pu = pooled[u], gu = gfull[u], f = ep_flag(flags, g, uy, ux);
             if (gu == 0 || pu < 0 || pu > 1) continue;
             const float *wt = ep_wt(b, uy, ux);
-            const ep_vf *W = (const ep_vf *)wt;
-            ep_gather(V, g, wt, pp, uy, ux);
-            ep_softmax_pool(E, &z, V, mask, nb);
-            ep_vf scale = ep_splat(gu / z), one = ep_splat(1.0f), c = ep_splat(EP_COLDNESS);
-            ep_vf pv = ep_splat(pu);
-            for (int k = 0; k < nb; k++)
-                G[k] = W[k] * scale * E[k] * (one + c * (V[k] - pv));
+            const ep_vf *W = (const ep_vf *)wt, *Ek = E;
+            ep_vf one = ep_splat(1.0f), c = ep_splat(EP_COLDNESS), pv = ep_splat(pu);
+            if (f == EP_ZEROS) { /* v = 0, E = 1 (0 on padding lanes), z = k2 */
+                ep_vf scale = ep_splat(gu / (float)g->k2);
+                for (int k = 0; k < nb; k++)
+                    G[k] = W[k] * scale * mask[k];
+            } else {
+                if (f == EP_ONES) {
+                    const float *row = ep_ones_row(b, uy, ux);
+                    memcpy(V, wt, sizeof(float) * kp);
+                    Ek = (const ep_vf *)(const void *)row;
+                    z = row[kp];
+                } else {
+                    ep_gather(V, g, wt, pp, uy, ux);
+                    ep_softmax_pool(E, &z, V, mask, nb);
+                }
+                ep_vf scale = ep_splat(gu / z);
+                for (int k = 0; k < nb; k++)
+                    G[k] = W[k] * scale * Ek[k] * (one + c * (V[k] - pv));
+            }
             float *base = gpad + (size_t)(uy / g->step) * g->pw + ux / g->step;
             for (int ky = 0; ky < g->ksz; ky++)
                 for (int kx = 0; kx < g->ksz; kx++)
@@ -474,7 +583,8 @@ static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int it
         float *P = b->param + (size_t)ia * ihw, *M = b->mom + (size_t)ia * ihw;
         memset(gf, 0, sizeof(float) * ohw);
         size_t zeros = (size_t)((double)ohw * (1 - r->p->areas[a]));
-        ep_regul_backward(gf, pooled, b->sel + (size_t)ia * ohw, ohw, zeros, (float)lambda);
+        ep_regul_backward(gf, pooled, b->sel + (size_t)ia * b->sel_stride, ohw, zeros,
+                          (float)lambda);
         const float *gc = b->gcrop + (size_t)ia * r->HW;
         for (int y = 0; y < r->H; y++)
             for (int x = 0; x < r->W; x++)
@@ -482,7 +592,8 @@ static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int it
         const struct ep_geom *gg = &b->g;
         float *pp = b->ppad + (size_t)ia * gg->ph * gg->pw;
         memset(gp, 0, sizeof(float) * (size_t)gg->ph * gg->pw);
-        ep_generate_backward(gp, b, pp, pooled, gf);
+        ep_generate_backward(gp, b, pp, b->flags + (size_t)ia * gg->mid_h * gg->mid_w, pooled,
+                             gf);
         for (int y = 0; y < gg->in_h; y++)
             for (int x = 0; x < gg->in_w; x++) {
                 size_t k = (size_t)y * gg->in_w + x;
@@ -496,15 +607,16 @@ static void ep_update(const struct sal_run *r, struct ep_bufs *b, int nt, int it
 static void ep_generate_all(const struct sal_run *r, struct ep_bufs *b, int nt)
 {
     size_t ohw = (size_t)b->g.out_h * b->g.out_w, ihw = (size_t)b->g.in_h * b->g.in_w;
-    size_t php = (size_t)b->g.ph * b->g.pw;
+    size_t php = (size_t)b->g.ph * b->g.pw, fl = (size_t)b->g.mid_h * b->g.mid_w;
     (void)r;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
 #endif
     for (int ia = 0; ia < nt * b->A; ia++) {
-        float *pp = b->ppad + (size_t)ia * php;
+        float *pp = b->ppad + (size_t)ia * php, *flags = b->flags + (size_t)ia * fl;
         ep_pad(pp, b->param + (size_t)ia * ihw, &b->g);
-        ep_generate(b->pooled + (size_t)ia * ohw, b, pp);
+        ep_flags(flags, &b->g, pp, b->sel + (size_t)ia * b->sel_stride);
+        ep_generate(b->pooled + (size_t)ia * ohw, b, pp, flags);
     }
 }
 

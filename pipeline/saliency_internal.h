@@ -84,13 +84,13 @@ int sal_check_finite(const struct sal_run *r, const float *maps);
  * them by value, so the psabi note about 32-byte vectors without AVX (a cross-unit ABI
  * concern) does not apply; it is silenced for these units. */
 #pragma GCC diagnostic ignored "-Wpsabi"
-typedef float sal_vf __attribute__((vector_size(32)));
-typedef int32_t sal_vi __attribute__((vector_size(32)));
-#define SAL_VL 8
+typedef float sal_vf __attribute__((vector_size(64)));
+typedef int32_t sal_vi __attribute__((vector_size(64)));
+#define SAL_VL 16
 
 static inline sal_vf sal_splat(float x)
 {
-    return (sal_vf){x, x, x, x, x, x, x, x};
+    return (sal_vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
 }
 
 /* Lanes of a where m is set, else b (m: the -1/0 lanes of a vector compare). */
