@@ -89,7 +89,7 @@ static int ep_geometry(struct ep_geom *g, int H, int W, int step, double sigma)
 /* TorchRay MaskGenerator.weight: parameter (iy, ix) sits at pixel margin + step * iy of the
  * full mask; the k-th neighbour of pixel u weighs k(distance / sigma). With iy = floor(u/step)
  * + ky - pad the distance depends on u only through u mod step, so the table is
- * wt[(uy % step) * step + ux % step][k], each row padded with zeros to a multiple of 8. */
+ * wt[(uy % step) * step + ux % step][k], each row padded with zeros to whole vectors. */
 static void ep_weights(float *wt, const struct ep_geom *g)
 {
     size_t kp = EP_KP(g->k2);
@@ -150,7 +150,7 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct ep_bufs *b)
 /* ---- the mask generator ----------------------------------------------------------------
  * Pixel u of the full mask pools the ksz x ksz window of the padded parameter grid at
  * (uy / step, ux / step): v_k = wt[phase(u)][k] * Ppad[window k]. The k loops run on the
- * 8-float vectors of saliency_internal.h, k padded to a multiple of 8 with zero weights and
+ * 16-float vectors of saliency_internal.h, k padded to whole vectors with zero weights and
  * masked out of the sums; horizontal sums run in a fixed lane order. */
 
 static inline float ep_hsum(ep_vf a)

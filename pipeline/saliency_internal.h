@@ -79,7 +79,7 @@ const float *sal_scores(const struct sal_run *r);
 /* Checks maps [t, HW] are finite; err_set naming the first bad trial otherwise. */
 int sal_check_finite(const struct sal_run *r, const float *maps);
 
-/* 8-float GCC vector types for explicit SIMD (GCC at -O2 does not vectorise loops that call
+/* 16-float GCC vector types (one AVX-512 register, two AVX2 ones) for explicit SIMD (GCC at -O2 does not vectorise loops that call
  * a polynomial exp, even under omp simd). Only static functions of the saliency module take
  * them by value, so the psabi note about 32-byte vectors without AVX (a cross-unit ABI
  * concern) does not apply; it is silenced for these units. */
@@ -99,7 +99,7 @@ static inline sal_vf sal_blend(sal_vi m, sal_vf a, sal_vf b)
     return (sal_vf)(((sal_vi)a & m) | ((sal_vi)b & ~m));
 }
 
-/* exp on 8 lanes for x <= 88 (clamped below at -87): 2^n e^r with n = floor(x / ln 2 + 1/2),
+/* exp on every lane for x <= 88 (clamped below at -87): 2^n e^r with n = floor(x / ln 2 + 1/2),
  * r = x - n ln 2 (Cody-Waite, two parts), e^r by its degree-7 Taylor polynomial (|r| <= 0.35:
  * truncation < 6e-9); within 3 ulp of expf (tests/test_saliency.c). */
 static inline sal_vf sal_vexp(sal_vf x)
