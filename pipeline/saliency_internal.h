@@ -79,10 +79,10 @@ const float *sal_scores(const struct sal_run *r);
 /* Checks maps [t, HW] are finite; err_set naming the first bad trial otherwise. */
 int sal_check_finite(const struct sal_run *r, const float *maps);
 
-/* 16-float GCC vector types (one AVX-512 register, two AVX2 ones) for explicit SIMD (GCC at -O2 does not vectorise loops that call
- * a polynomial exp, even under omp simd). Only static functions of the saliency module take
- * them by value, so the psabi note about 32-byte vectors without AVX (a cross-unit ABI
- * concern) does not apply; it is silenced for these units. */
+/* 16-float GCC vector types (one AVX-512 register, two AVX2 ones) for explicit SIMD: GCC at
+ * -O2 does not vectorise loops that call a polynomial exp, even under omp simd. Only static
+ * functions of the saliency module take them by value, so the psabi note about wide vectors
+ * without AVX (a cross-unit ABI concern) does not apply; it is silenced for these units. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float sal_vf __attribute__((vector_size(64)));
 typedef int32_t sal_vi __attribute__((vector_size(64)));
