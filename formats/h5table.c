@@ -8,8 +8,11 @@
 #include "pipeline/err.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ~256 KiB of rows per chunk (HDF5.md: 64 KiB - 1 MiB), and a 16 MiB chunk cache. */
@@ -156,6 +159,75 @@ void h5table_describe(hid_t t, char *buf, size_t cap)
                  H5Tget_size(t));
 }
 
+/* ---- corrupt-file defences --------------------------------------------------------------- */
+
+/* libhdf5 1.10 decodes some type fields of a file without checking them and then trusts them
+ * (a compound member placed past the end of its compound makes H5Dread read out of bounds);
+ * this walks a stored type and refuses such layouts first. 0, or -1 with *why set. */
+int h5table_type_sane(hid_t t, const char **why)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    if (cls < 0 || size == 0) return *why = "unreadable datatype", -1;
+    if (cls == H5T_COMPOUND) {
+        int n = H5Tget_nmembers(t);
+        if (n < 0) return *why = "unreadable compound datatype", -1;
+        for (int i = 0; i < n; i++) {
+            hid_t m = H5Tget_member_type(t, (unsigned)i);
+            size_t off = H5Tget_member_offset(t, (unsigned)i);
+            int rc = m < 0 ? -1 : h5table_type_sane(m, why);
+            size_t msize = m < 0 ? 0 : H5Tget_size(m);
+            if (m >= 0) H5Tclose(m);
+            if (rc == 0 && (msize > size || off > size - msize))
+                *why = "compound member outside its compound (corrupt datatype)", rc = -1;
+            if (rc) return -1;
+        }
+    } else if (cls == H5T_ARRAY) {
+        hsize_t dims[H5S_MAX_RANK];
+        int nd = H5Tget_array_ndims(t);
+        hid_t base = H5Tget_super(t);
+        int rc = nd < 1 || nd > H5S_MAX_RANK || base < 0 || H5Tget_array_dims2(t, dims) < 0
+                     ? (*why = "unreadable array datatype", -1)
+                     : h5table_type_sane(base, why);
+        uint64_t bytes = base >= 0 ? H5Tget_size(base) : 0;
+        for (int i = 0; rc == 0 && i < nd; i++) {
+            if (dims[i] && bytes > UINT64_MAX / dims[i]) bytes = UINT64_MAX;
+            else bytes *= dims[i];
+        }
+        if (base >= 0) H5Tclose(base);
+        if (rc == 0 && bytes != size) *why = "array datatype of inconsistent size", rc = -1;
+        return rc;
+    }
+    return 0;
+}
+
+/* A dataset must be plausible before anything is allocated for it: a sane type, a logical
+ * size (elements x element size) that fits in 64 bits and, when it is above
+ * H5TABLE_SLACK_BYTES, at most H5TABLE_MAX_EXPANSION times the bytes it stores (deflate cannot
+ * expand more than 1032:1), so a few corrupt bytes cannot claim terabytes of fill values. */
+#define H5TABLE_MAX_EXPANSION 1100u
+#define H5TABLE_SLACK_BYTES ((uint64_t)64 << 20)
+
+int h5table_dataset_sane(const struct h5table_file *f, const char *name, hid_t dset,
+                         hid_t ftype, int rank, const hsize_t *dims)
+{
+    const char *why = NULL;
+    char buf[160];
+    if (h5table_type_sane(ftype, &why)) return h5table_fail(f, "read", name, why);
+    uint64_t bytes = H5Tget_size(ftype);
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] && bytes > UINT64_MAX / dims[i])
+            return h5table_fail(f, "read", name, "dimensions overflow 64 bits (corrupt file?)");
+        bytes *= dims[i];
+    }
+    if (bytes <= H5TABLE_SLACK_BYTES) return 0;
+    uint64_t stored = H5Dget_storage_size(dset);
+    if (stored >= bytes / H5TABLE_MAX_EXPANSION) return 0;
+    snprintf(buf, sizeof buf, "claims %llu bytes of data but stores %llu (corrupt file?)",
+             (unsigned long long)bytes, (unsigned long long)stored);
+    return h5table_fail(f, "read", name, buf);
+}
+
 /* ---- files ------------------------------------------------------------------------------- */
 
 static hid_t h5table_fapl(void)
@@ -226,6 +298,119 @@ struct h5table_file *h5table_create(const char *path)
     return f;
 }
 
+/* ---- crash-proof metadata check of input files ----------------------------------------- */
+
+/* libhdf5 1.10.8 can crash (use-after-free, wild reads) on corrupt object headers and
+ * attribute messages, and no cheap check on our side sees them coming. So before an input
+ * file is opened for real, a forked child opens it and walks every object's header, attributes
+ * (small ones are read) and dataset type/space/layout; if the child dies or hangs, the file
+ * is refused with a clear message instead of crashing the stage. A child that merely meets
+ * HDF5 errors exits 0: the real open then reports them. Costs a fork and a metadata walk
+ * (milliseconds). SALBENCH_H5_PRECHECK=N sets the time limit to N seconds (default 60);
+ * 0 turns the check off. */
+#define H5TABLE_PRECHECK_SECONDS 60
+
+static herr_t h5table_probe_attr(hid_t loc, const char *name, const H5A_info_t *info, void *d)
+{
+    (void)info, (void)d;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = -1, s = -1;
+    if (a >= 0) t = H5Aget_type(a), s = H5Aget_space(a);
+    hssize_t np = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    const char *why = NULL;
+    if (t >= 0 && np >= 0 && h5table_type_sane(t, &why) == 0) {
+        if (H5Tis_variable_str(t) > 0 && np == 1) {
+            char *v = NULL;
+            if (H5Aread(a, t, &v) >= 0 && v) H5free_memory(v);
+        } else if (H5Tis_variable_str(t) <= 0 && H5Tdetect_class(t, H5T_VLEN) == 0 &&
+                   H5Tdetect_class(t, H5T_REFERENCE) == 0 &&
+                   (uint64_t)np * H5Tget_size(t) <= ((uint64_t)1 << 20) &&
+                   (uint64_t)np * H5Tget_size(t) <= H5Aget_storage_size(a)) {
+            void *buf = malloc((size_t)np * H5Tget_size(t) + 1);
+            if (buf) H5Aread(a, t, buf);
+            free(buf);
+        }
+    }
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return 0;
+}
+
+static herr_t h5table_probe_obj(hid_t root, const char *name, const H5O_info_t *info, void *d)
+{
+    (void)d;
+    hid_t o = H5Oopen(root, name, H5P_DEFAULT);
+    if (o < 0) return 0;
+    /* by index, going on after a bad one (H5Aiterate stops at the first error, and the
+     * parent may still open a later attribute by name) */
+    for (hsize_t i = 0; i < info->num_attrs && i < 4096; i++) {
+        char aname[1024];
+        ssize_t len = H5Aget_name_by_idx(o, ".", H5_INDEX_NAME, H5_ITER_NATIVE, i, aname,
+                                         sizeof aname, H5P_DEFAULT);
+        if (len > 0 && (size_t)len < sizeof aname) h5table_probe_attr(o, aname, NULL, NULL);
+    }
+    if (info->type == H5O_TYPE_DATASET) {
+        hid_t t = H5Dget_type(o), s = H5Dget_space(o), p = H5Dget_create_plist(o);
+        const char *why;
+        if (t >= 0) h5table_type_sane(t, &why);
+        if (s >= 0) H5Sget_simple_extent_npoints(s);
+        if (p >= 0) H5Pget_layout(p), H5Pget_nfilters(p);
+        H5Dget_storage_size(o);
+        if (p >= 0) H5Pclose(p);
+        if (s >= 0) H5Sclose(s);
+        if (t >= 0) H5Tclose(t);
+    }
+    H5Oclose(o);
+    return 0;
+}
+
+static double h5table_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 0 when the child walked the file (or could not be started), -1 with err_set when it died. */
+static int h5table_precheck(const char *path)
+{
+    const char *env = getenv("SALBENCH_H5_PRECHECK");
+    long limit = env && *env ? strtol(env, NULL, 10) : H5TABLE_PRECHECK_SECONDS;
+    if (limit <= 0) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return 0; /* no process to spare: open without the check */
+    if (pid == 0) {
+        hid_t fapl = h5table_fapl();
+        hid_t id = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
+        if (id >= 0) H5Ovisit2(id, H5_INDEX_NAME, H5_ITER_INC, h5table_probe_obj, NULL,
+                               H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
+        _exit(0); /* no atexit handlers: the parent's temps and HDF5 state are its own */
+    }
+    int status = 0;
+    struct timespec nap = {0, 1000000};
+    double t0 = h5table_now();
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (h5table_now() - t0 >= (double)limit) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return err_set("cannot open '%s': libhdf5 did not finish reading its metadata in "
+                           "%ld s (corrupt file?)", path, limit);
+        }
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 50000000) nap.tv_nsec *= 2;
+    }
+    if (WIFSIGNALED(status))
+        return err_set("cannot open '%s': corrupt HDF5 file (libhdf5 crashed reading its "
+                       "metadata: signal %d)", path, WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        return err_set("cannot open '%s': corrupt HDF5 file (libhdf5 failed reading its "
+                       "metadata: exit status %d)", path, WEXITSTATUS(status));
+    return 0;
+}
+
 struct h5table_file *h5table_open(const char *path)
 {
     h5table_lib_init();
@@ -238,6 +423,7 @@ struct h5table_file *h5table_open(const char *path)
         err_set("cannot open '%s': not an HDF5 file", path);
         return NULL;
     }
+    if (h5table_precheck(path)) return NULL;
     struct h5table_file *f = h5table_alloc(path);
     if (!f) return NULL;
     hid_t fapl = h5table_fapl();
@@ -720,6 +906,10 @@ static hid_t h5table_stream_attach(struct h5table_stream *s)
                      s->rank > H5TABLE_MAX_RANK ? "rank above 8" : h5table_reason());
         return -1;
     }
+    if (h5table_dataset_sane(f, s->name, s->dset, ftype, s->rank, s->dims)) {
+        H5Tclose(ftype);
+        return -1;
+    }
     return ftype;
 }
 
@@ -771,6 +961,8 @@ struct h5table_stream *h5table_stream_open_array(struct h5table_file *f, const c
         H5Tclose(ftype);
     }
     if (rc == 0) {
+        /* no overflow: h5table_dataset_sane bounded the whole size (and type size <= 8 bytes
+         * is at most the stored element size, which matched `type`) */
         st->row_bytes = h5table_type_size(type);
         for (int i = 1; i < st->rank; i++)
             st->row_bytes *= st->dims[i];

@@ -97,7 +97,12 @@ struct h5table_stream; /* an open dataset being appended to or read by rows; opa
 
 /* Creates "<path>.tmp.<pid>" (replacing a stale one) for writing. NULL + err_set on failure. */
 struct h5table_file *h5table_create(const char *path);
-/* Opens an existing file read-only. NULL + err_set on failure (missing, not HDF5...). */
+/* Opens an existing file read-only. NULL + err_set on failure (missing, not HDF5...). Input
+ * files may be corrupt or hostile: a forked child first walks the file's metadata (libhdf5
+ * 1.10.8 crashes or hangs on some corrupt headers), and a child that dies or takes longer than
+ * SALBENCH_H5_PRECHECK seconds (default 60; 0 disables the check) makes the open fail with
+ * "corrupt HDF5 file". Datasets whose types are inconsistent, or that claim far more data than
+ * they store (over 64 MiB and above 1100x their stored bytes), are refused when read. */
 struct h5table_file *h5table_open(const char *path);
 /* Closes the written file (every H5Fclose error reported), fsyncs, renames it over path.
  * Always frees f; on failure the temp is removed and path is untouched. */

@@ -42,6 +42,14 @@ hid_t h5table_str_type(size_t size);
 enum h5table_type h5table_classify(hid_t t);
 /* "int16", "string[32]", "compound of 40 bytes"... */
 void h5table_describe(hid_t t, char *buf, size_t cap);
+/* Corrupt-file defences (libhdf5 trusts some decoded fields): h5table_type_sane refuses
+ * compound members outside their compound and inconsistent array types (-1, *why set);
+ * h5table_dataset_sane also refuses a logical size that overflows or is implausibly larger
+ * than the stored bytes (-1 after h5table_fail). Call before allocating for or reading a
+ * dataset of an input file. */
+int h5table_type_sane(hid_t t, const char **why);
+int h5table_dataset_sane(const struct h5table_file *f, const char *name, hid_t dset,
+                         hid_t ftype, int rank, const hsize_t *dims);
 /* "/" for NULL or "", else name. */
 const char *h5table_objname(const char *name);
 

@@ -122,6 +122,19 @@ static hid_t meta_attr_open(struct h5table_file *f, const char *obj, const char 
         meta_attr_fail(f, "read", obj, name, h5table_reason());
         return -1;
     }
+    /* a corrupt file can claim a huge fixed-size string or array: what we would allocate
+     * must be stored (variable-length strings live in the global heap and are not counted) */
+    const char *why = NULL;
+    if (h5table_type_sane(*type, &why) == 0 && H5Tis_variable_str(*type) <= 0 &&
+        (uint64_t)*npoints > H5Aget_storage_size(a) / H5Tget_size(*type))
+        why = "claims more data than it stores (corrupt file?)";
+    if (why) {
+        H5Tclose(*type);
+        H5Aclose(a);
+        *type = -1;
+        meta_attr_fail(f, "read", obj, name, why);
+        return -1;
+    }
     return a;
 }
 
@@ -421,6 +434,10 @@ static int meta_hash_dataset(struct h5table_file *f, const char *name, struct ch
         (rank = H5Sget_simple_extent_ndims(space)) < 0 ||
         H5Sget_simple_extent_dims(space, dims, NULL) < 0)
         goto done;
+    if (h5table_dataset_sane(f, name, d, ft, rank, dims)) {
+        rc = -1;
+        goto done_reported;
+    }
     if ((ct = meta_canon(ft, &desc, 1)) < 0 || desc.oom) {
         why = "type not supported (variable-length or reference data)";
         goto done;
@@ -473,6 +490,7 @@ static int meta_hash_dataset(struct h5table_file *f, const char *name, struct ch
     rc = 0;
 done:
     if (rc) h5table_fail(f, "hash dataset", name, why ? why : h5table_reason());
+done_reported:
     free(buf);
     free(desc.s);
     if (ct >= 0) H5Tclose(ct);

@@ -138,10 +138,15 @@ int idx_load(struct idx_dataset *d, const char *images_path, const char *labels_
     idx_array_init(&lb);
     idx_dataset_release(d);
     if (idx_read(&im, images_path)) return -1;
-    if (im.rank != 3) {
+    if (im.rank != 3 || im.dims[1] > IDX_MAX_SIDE || im.dims[2] > IDX_MAX_SIDE) {
+        if (im.rank != 3)
+            err_set("cannot read idx '%s': rank %d, images need 3 (N, H, W)", images_path,
+                    im.rank);
+        else
+            err_set("cannot read idx '%s': images are %ux%u, above the limit of %d per side",
+                    images_path, im.dims[1], im.dims[2], IDX_MAX_SIDE);
         idx_array_release(&im);
-        return err_set("cannot read idx '%s': rank %d, images need 3 (N, H, W)", images_path,
-                       im.rank);
+        return -1;
     }
     if (idx_read(&lb, labels_path)) {
         idx_array_release(&im);

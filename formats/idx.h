@@ -9,6 +9,8 @@
 
 /* Largest element count accepted (checked on the header before allocating). */
 #define IDX_MAX_ELEMENTS ((size_t)1 << 31)
+/* Largest image height or width idx_load accepts (the PNG reader's bound). */
+#define IDX_MAX_SIDE 16384
 
 /* A uint8 array of rank 1..4: dims[0] is the item count N. data is malloc'd, owned. */
 struct idx_array {
@@ -42,7 +44,7 @@ void idx_dataset_release(struct idx_dataset *d); /* accepts NULL */
 int idx_read(struct idx_array *a, const char *path);
 
 /* Reads an images file (rank 3, [N,H,W]) and a labels file (rank 1, [N]) and checks they agree
- * on N. Returns 0, or -1 with err_set naming the offending file, and `d` released. */
+ * on N and that H and W are at most IDX_MAX_SIDE. Returns 0, or -1 with err_set naming the offending file, and `d` released. */
 int idx_load(struct idx_dataset *d, const char *images_path, const char *labels_path);
 
 /* Loads a split from a directory in the MNIST naming: split "train" reads
