@@ -34,8 +34,9 @@ int sal_random_run(struct sal_run *r, float *maps, struct sal_carve *w)
     (void)w;
     if (!r->in) return 0;
     const struct saliency_input *in = r->in;
+    /* ~40 us per map: threads pay only for many trials */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+#pragma omp parallel for schedule(static) num_threads(r->nthreads) if (in->t >= 64)
 #endif
     for (int t = 0; t < in->t; t++) {
         struct rng g;

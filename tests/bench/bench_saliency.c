@@ -2,8 +2,8 @@
  * method on the default model over the first N examples of an examples.h5, medians of several
  * repeats, one machine-readable line per method:
  *   RESULT engine=c method=rise trials=16 ms_per_trial=... best_ms_per_trial=... forward=...
- * tests/bench/saliency_torch.py prints the same lines for the PyTorch reference and
- * tests/bench/saliency_run.sh joins them into a table with the ratio.
+ * after one untimed warm-up call. tests/bench/saliency_torch.py prints the same lines for the
+ * PyTorch reference and tests/bench/saliency_run.sh joins them into a table with the ratio.
  *
  *   bench_saliency --examples FILE [--model FILE | --arch JSON] [--methods a,b] [--repeats R]
  *                  [--batch B] [--set method.param=value ...]
@@ -126,6 +126,7 @@ static void run_method(struct bench *b, enum saliency_method m, int repeats, cha
     struct saliency_input in = {b->n, b->x, b->ids, b->t, b->tex, b->tcls, b->black};
     double *ms = malloc((size_t)repeats * sizeof *ms);
     struct saliency_cost cost = {0, 0};
+    if (saliency_compute(maps, b->m.net, &p, &in, work, nt, NULL) < 0) die("compute"); /* warm */
     for (int r = 0; r < repeats; r++) {
         double t0 = now();
         struct saliency_cost c = {0, 0};

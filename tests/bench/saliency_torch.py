@@ -505,6 +505,7 @@ def main():
     methods = args.methods.split(",") if args.methods else ALL
     for m in methods:
         times = []
+        run(m, net, X, ex, cls, P, H, W)  # warm-up (oneDNN primitives, allocator), untimed
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             run(m, net, X, ex, cls, P, H, W)
