@@ -489,7 +489,7 @@ static int resolve_sizes(struct saliency_params *p, int H, int W)
     int side = H < W ? H : W;
     double s = side / 224.0;
     if (p->method == SALIENCY_OCCLUSION) {
-        if (p->window == 0) p->window = side / 8 > 1 ? (int)lround(side / 8.0) : 1;
+        if (p->window == 0) p->window = lround(side / 8.0) > 1 ? (int)lround(side / 8.0) : 1;
         if (p->stride == 0) p->stride = p->window / 2 > 1 ? p->window / 2 : 1;
         if (p->window > side)
             return RES_FAIL("window", "%d is larger than the input (%dx%d)", p->window, H, W);

@@ -179,6 +179,21 @@ static void test_occlusion_blind(void)
     net_free(net);
 }
 
+/* A map that overflows is an error naming the example and class, not a NaN in the file. */
+static void test_not_finite(void)
+{
+    struct net *net = tiny(1, 2, 3e38f, 0, 3e38f, 4);
+    float x[2] = {10, 10}, m[2];
+    uint64_t id = 0xabc;
+    int ex = 0, cls = 0;
+    struct saliency_input in = {1, x, &id, 1, &ex, &cls, NULL};
+    int rc = stn_run(net, SALIENCY_RISE, "masks=4;score=logit", &in, m, 1, NULL);
+    CHECK(rc < 0 && strstr(err_msg(), "cannot compute 'rise' map of example 0000000000000abc "
+                                      "class 0: not finite"),
+          "saliency_not_finite_is_an_error", "rc %d: %s", rc, err_msg());
+    net_free(net);
+}
+
 /* ---- cases on the fixture net --------------------------------------------------------- */
 
 struct fx {
@@ -383,6 +398,7 @@ int main(void)
     test_guided_zero();
     test_gradcam_negative();
     test_occlusion_blind();
+    test_not_finite();
     test_determinism(F.f, &F);
     net_free(net);
     fx_close(&F);
