@@ -16,6 +16,8 @@
 #include "pipeline/err.h"
 
 #define COCO_MAX_EXACT 9007199254740992.0 /* 2^53: larger ids would not survive a double */
+#define COCO_MAX_DEPTH 64     /* COCO itself nests 5 deep; cJSON's own limit is 1000 */
+#define COCO_MAX_STRING 4096  /* file names, category names (PATH_MAX) */
 
 void coco_init(struct coco_dataset *ds)
 {
@@ -104,6 +106,9 @@ static int coco_string_field(char **out, const cJSON *obj, const char *key, int 
     if (coco_field(&v, obj, key, required, path, sizeof path, prefix)) return -1;
     if (!v) return 0;
     if (!cJSON_IsString(v)) return err_set("%s: expected a string", path);
+    size_t len = strlen(v->valuestring);
+    if (len > COCO_MAX_STRING)
+        return err_set("%s: %zu bytes long (limit %d)", path, len, COCO_MAX_STRING);
     *out = strdup(v->valuestring);
     if (!*out) return err_set("%s: out of memory", path);
     return 0;
@@ -400,10 +405,36 @@ static void coco_line_col(const char *json, size_t off, int *line, int *col)
     }
 }
 
+/* Offset where the nesting of arrays/objects first exceeds COCO_MAX_DEPTH, or len when it
+ * never does (brackets inside strings do not count). A cheap pass before cJSON, so deep input
+ * gets a message that says what is wrong. */
+static size_t coco_too_deep(const char *json, size_t len)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = json[i];
+        if (in_str) {
+            if (ch == '\\') i++;
+            else if (ch == '"') in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > COCO_MAX_DEPTH) return i;
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return len;
+}
+
 int coco_parse(struct coco_dataset *ds, const char *json, size_t len, const char *name)
 {
     const char *end = NULL;
     coco_release(ds);
+    size_t deep = coco_too_deep(json, len);
+    if (deep < len)
+        return err_set("cannot read coco '%s': JSON nested deeper than %d levels at byte %zu",
+                       name, COCO_MAX_DEPTH, deep);
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
         size_t off = end && end >= json ? (size_t)(end - json) : 0;

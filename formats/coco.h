@@ -79,7 +79,9 @@ void coco_release(struct coco_dataset *ds);
  * bbox, category id/name); non-positive image sizes, negative bbox width/height, non-finite
  * numbers; duplicate image, annotation or category ids; annotations naming an unknown image or
  * category; RLE size different from its image, RLE counts not summing to h*w, malformed
- * compressed counts; polygons with an odd number of coordinates or fewer than 3 points. */
+ * compressed counts; polygons with an odd number of coordinates or fewer than 3 points.
+ * Limits: arrays/objects nested deeper than 64 levels and strings (file names, category
+ * names) longer than 4096 bytes are refused. */
 int coco_read(struct coco_dataset *ds, const char *path);
 
 /* Same as coco_read from a NUL-free buffer of len bytes; `name` is used in messages. */

@@ -8,6 +8,7 @@
 #include "pipeline/err.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,10 +23,29 @@
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* libhdf5's low-level I/O messages run over several lines ("file write failed: time = ...\n,
+ * filename = ..., errno = 28, error message = 'No space left on device', buf = ..."): keep the
+ * head and the system's message, on one line. */
+static void h5table_clean_desc(char *buf, size_t cap, const char *desc)
+{
+    const char *sys = strstr(desc, "error message = '");
+    const char *colon = strchr(desc, ':');
+    if (sys && colon && colon < sys) {
+        sys += strlen("error message = '");
+        const char *end = strchr(sys, '\'');
+        snprintf(buf, cap, "%.*s: %.*s", (int)(colon - desc), desc,
+                 (int)(end ? end - sys : (ptrdiff_t)strlen(sys)), sys);
+    } else {
+        snprintf(buf, cap, "%s", desc);
+    }
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
 static herr_t h5table_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     char *buf = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(buf, 256, "%s", e->desc);
+    if (n == 0 && e->desc && e->desc[0]) h5table_clean_desc(buf, 256, e->desc);
     return 0;
 }
 
@@ -43,6 +63,10 @@ void h5table_lib_init(void)
     static int done;
     if (done) return;
     done = 1;
+    /* No library shutdown at exit: after a failed H5Fclose (a full disk) libhdf5 1.10.8 keeps
+     * the file and segfaults closing it again in its atexit handler. Files we write are closed
+     * (and checked) by commit/abort, read-only ones need no flush, temps go with atomicfile. */
+    H5dont_atexit();
     H5open();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
