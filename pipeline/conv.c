@@ -206,6 +206,27 @@ static void pack_b_im2col(const void *ctx, int k0, int kc, int j0, int nc, float
     }
 }
 
+/* gemm_pack_b_fn for op(B) = im2col^T (the weight gradient's right operand): GEMM rows k are
+ * output pixels, columns j are (c, kh, kw). Each column is one im2col row, built in a small
+ * buffer and spread across the panel; same values and layout as packing an explicit column
+ * matrix transposed, without writing it. */
+static void pack_b_im2col_t(const void *ctx, int k0, int kc, int j0, int nc, float *dst)
+{
+    float row[GEMM_KC];
+    SB_ASSERT(kc <= GEMM_KC);
+    for (int jr = 0; jr < nc; jr += GEMM_NR) {
+        float *d = dst + (size_t)jr * kc;
+        for (int j = 0; j < GEMM_NR; j++) {
+            if (jr + j < nc)
+                im2col_row(ctx, j0 + jr + j, k0, kc, row, 0, 0);
+            else
+                memset(row, 0, sizeof(float) * (size_t)kc);
+            for (int k = 0; k < kc; k++)
+                d[(size_t)k * GEMM_NR + j] = row[k];
+        }
+    }
+}
+
 /* dinp planes [Cg, H, W] += col2im(dcol [K, P]) for channels [c0, c1); order per element is
  * fixed: (kh, kw, oh, ow) ascending. */
 static void col2im_add(float *dinp, const float *dcol, const struct conv2d_dims *d, int c0,
@@ -519,13 +540,8 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
         const float *dy = dout + (size_t)g * Og * P;
         if (wpart) {
             struct im2col_src src = {in, d};
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-            for (int k = 0; k < K; k++)
-                im2col_row(&src, k, 0, P, col + (size_t)k * P, 0, 0);
-            gemm_sgemm_mt(0, 1, Og, K, P, dy, P, col, P, 0.0f, dwi + (size_t)g * Og * K, K, work,
-                          nt);
+            gemm_sgemm_packb_mt(0, Og, K, P, dy, P, pack_b_im2col_t, &src, 0.0f,
+                                dwi + (size_t)g * Og * K, K, work, nt);
         }
         if (bpart)
             for (int o = 0; o < Og; o++) {
