@@ -12,6 +12,7 @@
 #include "tests/fuzz/fuzz_h5table.c"
 #include "tests/fuzz/fuzz_model_arch.c"
 #include "tests/fuzz/fuzz_model_file.c"
+#include "tests/fuzz/fuzz_mlflow.c"
 #include "tests/fuzz/fuzz_options.c" /* last: it compiles stages/common.c with exit() redirected */
 
 #include <zlib.h>
@@ -35,7 +36,8 @@ static const struct fuzzreg_target fuzzreg_targets[] = {
     {"png", fuzz_png},           {"coco", fuzz_coco},
     {"idx", fuzz_idx},           {"imagefolder", fuzz_imagefolder},
     {"h5table", fuzz_h5table},   {"model_arch", fuzz_model_arch},
-    {"model_file", fuzz_model_file}, {"options", fuzz_options},
+    {"model_file", fuzz_model_file}, {"mlflow", fuzz_mlflow},
+    {"options", fuzz_options},
 };
 
 static uint8_t *fuzzreg_slurp(const char *path, size_t *n)

@@ -2,7 +2,8 @@
  * to a scratch file and opened with h5table_open; every object of the root and of "maps" is then
  * described, read as an array of its own type, read as an `examples` and a `classes` table
  * (schema checks), streamed by rows; ids are read and checked for order and alignment;
- * attributes, provenance and the content hash are read. Only clean failures are accepted.
+ * attributes, provenance and the content hash are read; then the file is opened as examples.h5
+ * (formats/exampleset: the model stages' reader). Only clean failures are accepted.
  * libhdf5 itself is not instrumented and crashes on some corrupt files: tests/fuzz/run.sh runs
  * this target with SALBENCH_H5_PRECHECK=0 in libFuzzer's fork mode and replays each crash with
  * the precheck on (h5table_open's forked metadata walk), which must turn it into an error. */
@@ -10,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "formats/exampleset.h"
 #include "formats/h5table.h"
 
 #define FH5_MAX_OBJECTS 16
@@ -167,6 +169,28 @@ static void fh5_attrs(struct h5table_file *f)
     h5table_provenance_release(&p);
 }
 
+/* The examples.h5 reader of bin/infer and bin/train: what it accepts must be usable. */
+static void fh5_exampleset(const char *path)
+{
+    struct exampleset e;
+    if (exampleset_open(&e, path) != 0) {
+        FUZZ_CHECK(fuzz_msg_ok("cannot "));
+        return;
+    }
+    FUZZ_CHECK(e.K >= 1 && e.H >= 1 && e.W >= 1 && e.C >= 1);
+    for (size_t i = 0; i < e.n; i++) {
+        FUZZ_CHECK(e.label[i] >= -1 && e.label[i] < e.K);
+        FUZZ_CHECK(i == 0 || e.ids[i] > e.ids[i - 1]);
+    }
+    for (int k = 0; k < e.K; k++)
+        FUZZ_CHECK(memchr(e.class_names[k], 0, EXAMPLESET_NAME_MAX) != NULL);
+    size_t row = (size_t)e.H * e.W * e.C;
+    uint8_t *buf = e.n && row <= ((size_t)1 << 24) ? malloc(row) : NULL;
+    if (buf && exampleset_read_images(&e, e.n - 1, 1, buf) == 0) fuzz_touch(buf, row);
+    free(buf);
+    exampleset_release(&e);
+}
+
 int fuzz_h5table(const uint8_t *data, size_t size)
 {
     char path[600];
@@ -183,6 +207,7 @@ int fuzz_h5table(const uint8_t *data, size_t size)
     uint64_t hash;
     if (h5table_content_hash(f, &hash)) FUZZ_CHECK(fuzz_msg_ok("cannot "));
     FUZZ_CHECK(h5table_close(f) == 0);
+    fh5_exampleset(path);
     return 0;
 }
 

@@ -285,6 +285,24 @@ def h5_seeds():
             g.create_dataset("gradcam", data=np.ones((3, 2, 2), "<f4"), track_times=False)
 
 
+def h5_examples_seed():
+    """An examples.h5 as formats/exampleset reads it, written by h5py (no checksums)."""
+    import h5py
+    import numpy as np
+    d = os.path.join(OUT, "h5table")
+    ex = np.dtype([("example_id", "<u8"), ("label", "<i4"), ("n_labels", "<i4")])
+    cls = np.dtype([("class_id", "<i4"), ("name", "S16")])
+    with h5py.File(os.path.join(d, "examples_h5py"), "w") as f:
+        f.create_dataset("examples", data=np.array([(5, 0, 1), (8, 1, 1), (9, -1, 2)], ex),
+                         track_times=False)
+        f.create_dataset("images", data=np.arange(3 * 2 * 2 * 3, dtype="u1").reshape(3, 2, 2, 3),
+                         track_times=False)
+        f.create_dataset("labels", data=np.array([[1, 0], [0, 1], [1, 1]], "u1"),
+                         track_times=False)
+        f.create_dataset("classes", data=np.array([(0, b"cat"), (1, b"dog")], cls),
+                         track_times=False)
+
+
 def h5_limit_files():
     """tests/fuzz/regressions/h5table/: files that claim far more data than they store."""
     import h5py
@@ -302,6 +320,19 @@ def h5_limit_files():
         t.resize((1 << 36,))
 
 
+def mlflow_seeds():
+    # fuzz_mlflow: mode byte (even: helpers, odd: a run), then A NUL B NUL C
+    def seed(mode, a, b, c=""):
+        return bytes([mode]) + a.encode() + b"\0" + b.encode() + b"\0" + c.encode()
+    put("mlflow", "helpers", seed(0, "deletion_curve/grad cam", '{"a": [1, 2.5e-07, "\\u00e9"]}'))
+    put("mlflow", "helpers_odd", seed(0, "../x//./ y\u00e9\n", "[NaN, Infinity, -0.0, 1e16]"))
+    put("mlflow", "run", seed(1, "score.pointing_game.tolerance", "15", "demo-1a2b3c4d"))
+    put("mlflow", "run_quotes", seed(1, "m\u00e9thode 'q' \"d\"", 'line1\nline2: "x" \\ \t',
+                                     "r\u00e9sum\u00e9 \U0001F600"))
+    put("mlflow", "run_json", seed(1, "a", '{"size": "224x224", "nested": {"k": [1, true, null]}}',
+                                   "n"))
+
+
 if __name__ == "__main__":
     png_seeds()
     idx_seeds()
@@ -311,3 +342,5 @@ if __name__ == "__main__":
     model_seeds()
     h5_seeds()
     h5_limit_files()
+    h5_examples_seed()
+    mlflow_seeds()
