@@ -154,10 +154,15 @@ static void attr_params(struct attr *s)
     }
 }
 
+/* Resolves "auto" values and checks every method plans on this net (e.g. extremal
+ * perturbation's images per trial fit --batch) before anything is computed. */
 static void attr_resolve(struct attr *s)
 {
     for (int i = 0; i < s->methods.n; i++) {
-        if (saliency_params_resolve(&s->params[i], s->m.net) < 0) cli_fail();
+        size_t nw;
+        if (saliency_params_resolve(&s->params[i], s->m.net) < 0 ||
+            saliency_workspace_floats(s->m.net, &s->params[i], cli_threads(), &nw) < 0)
+            cli_fail();
         size_t len = saliency_params_json(&s->params[i], NULL, 0);
         s->params_json[i] = xmalloc(len + 1);
         saliency_params_json(&s->params[i], s->params_json[i], len + 1);

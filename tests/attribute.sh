@@ -148,6 +148,8 @@ expect_fail attribute_param_for_unlisted_method "$A" --model $MODEL --examples "
     --methods gradient --rise.masks 4 --out "$T/s.h5"
 expect_fail attribute_unknown_layer "$A" --model $MODEL --examples "$T/ex.h5" --methods gradcam \
     --gradcam.layer conv9 --out "$T/s.h5"
+expect_fail attribute_batch_too_small "$A" --model $MODEL --examples "$T/ex.h5" \
+    --methods gradient,extremal_perturbation --batch 2 --out "$T/s.h5"
 expect_fail attribute_other_size "$A" --model $MODEL --examples "$T/ex32.h5" --methods gradient \
     --out "$T/s.h5"
 expect_fail attribute_missing_examples "$A" --model $MODEL --examples "$T/nope.h5" \
