@@ -274,7 +274,7 @@ static void list_params(struct net *net)
 static int alloc_params(struct net *net)
 {
     int nstate = net->flags & NET_OPT_STATE2 ? 2 : net->flags & NET_OPT_STATE1 ? 1 : 0;
-    int grads = !(net->flags & NET_NO_GRAD);
+    int grads = !(net->flags & (NET_NO_GRAD | NET_NO_PARAM_GRAD));
     size_t total = 16;
     for (int k = 0; k < net->n_params; k++) {
         struct net_param *p = &net->params[k];
@@ -319,6 +319,11 @@ static int is_conv_with_grads(const struct net *net, const struct net_layer *L)
     return L->spec.kind == NET_CONV2D && !(net->flags & NET_NO_GRAD);
 }
 
+static int is_conv_with_param_grads(const struct net *net, const struct net_layer *L)
+{
+    return is_conv_with_grads(net, L) && !(net->flags & NET_NO_PARAM_GRAD);
+}
+
 static int alloc_acts(struct net *net)
 {
     int grads = !(net->flags & NET_NO_GRAD);
@@ -328,9 +333,9 @@ static int alloc_acts(struct net *net)
         total += r16(mb * L->size) * (1 + grads);
         if (L->spec.kind == NET_BATCHNORM) total += 2 * r16((size_t)L->c);
         if (L->spec.kind == NET_CONV2D) total += conv2d_wpack_floats(&L->conv);
-        if (is_conv_with_grads(net, L))
-            total += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv) +
-                     conv2d_wflip_floats(&L->conv);
+        if (is_conv_with_grads(net, L)) total += conv2d_wflip_floats(&L->conv);
+        if (is_conv_with_param_grads(net, L))
+            total += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
     }
     net->scratch_floats = scratch_need(net);
     total += net->scratch_floats;
@@ -356,10 +361,12 @@ static int alloc_acts(struct net *net)
             cur += conv2d_wpack_floats(&L->conv);
         }
         if (is_conv_with_grads(net, L)) {
-            L->gparts = cur;
-            cur += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
             L->wflip = cur;
             cur += conv2d_wflip_floats(&L->conv);
+        }
+        if (is_conv_with_param_grads(net, L)) {
+            L->gparts = cur;
+            cur += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
         }
     }
     net->scratch = cur;

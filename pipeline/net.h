@@ -110,6 +110,9 @@ enum {
     NET_NO_GRAD = 1 << 0,     /* inference only: no gradient buffers; net_backward fails */
     NET_OPT_STATE1 = 1 << 1,  /* one optimiser state buffer per trainable tensor (momentum) */
     NET_OPT_STATE2 = 1 << 2,  /* two (Adam m and v); implies NET_OPT_STATE1 */
+    /* activation gradients only (saliency, attacks): no parameter-gradient buffers; saves
+     * about twice the weights' size; net_backward with NET_GRAD_PARAMS fails */
+    NET_NO_PARAM_GRAD = 1 << 3,
 };
 
 struct net;
@@ -219,7 +222,8 @@ struct net_param {
     int layer;
     int trainable;        /* 0 for batch-norm running statistics */
     struct tensor value;  /* in the parameter arena; the caller writes the weights here */
-    struct tensor grad;   /* same shape; data NULL if not trainable or NET_NO_GRAD */
+    struct tensor grad;   /* same shape; NULL if not trainable, NET_NO_GRAD or
+                             NET_NO_PARAM_GRAD */
     float *state[2];      /* optimiser state per NET_OPT_STATE*, zeroed at build, else NULL */
 };
 int net_param_count(const struct net *net);

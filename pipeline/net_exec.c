@@ -450,6 +450,8 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
     SB_ASSERT(n >= 1 && n <= net->max_batch);
     if (net->flags & NET_NO_GRAD)
         return err_set("cannot run backward: the net was built without gradients");
+    if ((flags & NET_GRAD_PARAMS) && (net->flags & NET_NO_PARAM_GRAD))
+        return err_set("cannot run backward: the net was built without parameter gradients");
     if (n != net->batch)
         return err_set("cannot run backward: batch %d differs from the last forward's %d", n,
                        net->batch);

@@ -579,6 +579,41 @@ static void test_partial_and_rules(void)
     net_free(net);
 }
 
+/* NET_NO_PARAM_GRAD: same input gradient as a full net, smaller arena, no parameter grads. */
+static void test_no_param_grad(void)
+{
+    struct net_layer_spec s[64];
+    int nl = spec_wide(s), c, h, w;
+    struct net *a = NULL, *b = NULL;
+    if (net_build(&a, s, nl, 3, 0) < 0 || net_build(&b, s, nl, 3, NET_NO_PARAM_GRAD) < 0) {
+        CHECK(0, "net_no_param_grad_build", "%s", err_msg());
+        net_free(a);
+        return;
+    }
+    fill_random(a, 5);
+    fill_random(b, 5);
+    net_layer_shape(a, 0, &c, &h, &w);
+    size_t len = (size_t)3 * c * h * w, pa, pb;
+    float *x = random_input(len, 6);
+    struct net *nets[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        net_forward(nets[k], x, 3, NET_EVAL, NULL);
+        seed_ones(nets[k], net_logits_layer(nets[k]), 3);
+        net_backward(nets[k], 3, NULL, NULL, NULL, NULL, NET_GRAD_INPUT);
+    }
+    net_arena_bytes(a, &pa, NULL);
+    net_arena_bytes(b, &pb, NULL);
+    CHECK(!memcmp(net_grad(a, 0).data, net_grad(b, 0).data, sizeof(float) * len) && pb < pa &&
+              !net_param_find(b, "c1.weight")->grad.data,
+          "net_no_param_grad_input_grad", "input gradients differ or buffers not saved");
+    CHECK(net_backward(b, 3, NULL, NULL, NULL, NULL, NET_GRAD_PARAMS) < 0 &&
+              strstr(err_msg(), "without parameter gradients"),
+          "net_no_param_grad_refuses", "%s", err_msg());
+    free(x);
+    net_free(a);
+    net_free(b);
+}
+
 static void test_dropout_train(void)
 {
     struct net_layer_spec s[4];
@@ -623,5 +658,6 @@ int main(void)
     test_threads_saliency(spec_wide, "wide");
     test_partial_and_rules();
     test_dropout_train();
+    test_no_param_grad();
     return check_summary();
 }
