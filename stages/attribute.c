@@ -542,7 +542,7 @@ int main(int argc, char **argv)
     exampleset_init(&s.ex);
     if (h5table_content_hash_path(s.model_path, &s.model_hash) < 0 ||
         h5table_content_hash_path(s.examples_path, &s.examples_hash) < 0 ||
-        model_load(&s.m, s.model_path, (int)s.batch, 0) < 0 ||
+        model_load(&s.m, s.model_path, (int)s.batch, NET_NO_PARAM_GRAD) < 0 ||
         exampleset_open(&s.ex, s.examples_path) < 0)
         cli_fail();
     attr_check_inputs(&s);

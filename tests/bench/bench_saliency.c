@@ -58,12 +58,13 @@ static void load_model(struct bench *b, const char *model, const char *arch, int
 {
     model_init(&b->m);
     if (model) {
-        if (model_load(&b->m, model, batch, 0) < 0) die(model);
+        if (model_load(&b->m, model, batch, NET_NO_PARAM_GRAD) < 0) die(model);
         return;
     }
     struct net_layer_spec *specs;
     int n;
-    if (model_arch_read(arch, &specs, &n) < 0 || model_build(&b->m, specs, n, batch, 0) < 0)
+    if (model_arch_read(arch, &specs, &n) < 0 ||
+        model_build(&b->m, specs, n, batch, NET_NO_PARAM_GRAD) < 0)
         die(arch);
     free(specs);
     init_net(b->m.net, 1, INIT_PYTORCH);
