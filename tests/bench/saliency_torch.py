@@ -497,7 +497,8 @@ def main():
     net, mean, std = load_model(args)
     f = h5py.File(args.examples, "r")
     img = torch.tensor(f["images"][:args.n], dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    X = (img - torch.tensor(mean)[None, :, None, None]) / torch.tensor(std)[None, :, None, None]
+    mean_t = torch.tensor(mean, dtype=torch.float32)[None, :, None, None]
+    X = (img - mean_t) / torch.tensor(std, dtype=torch.float32)[None, :, None, None]
     hot = f["labels"][:args.n]
     ex = [e for e in range(len(hot)) for k in range(hot.shape[1]) if hot[e, k]]
     cls = [k for e in range(len(hot)) for k in range(hot.shape[1]) if hot[e, k]]
