@@ -12,6 +12,8 @@
 /* Refused before any pixel allocation (checked on the IHDR values). */
 #define PNGIO_MAX_SIDE 16384
 #define PNGIO_MAX_PIXELS ((size_t)1 << 28)
+/* Largest ancillary chunk (text, ICC profile...) libpng may allocate for; IDAT is streamed. */
+#define PNGIO_MAX_CHUNK_BYTES ((size_t)16 << 20)
 
 /* A decoded image: pixels[(y * width + x) * channels + c], channels 1 = grey, 2 = grey+alpha,
  * 3 = RGB, 4 = RGBA, always 8 bits per sample (16-bit samples are scaled with rounding,
