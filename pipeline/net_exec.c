@@ -226,15 +226,25 @@ static void backward_conv(struct net *net, struct net_layer *L, const struct bct
     const float *dy = L->grad + (size_t)s->n0 * L->size, *x = act_at(I, s->n0);
     struct conv2d_dims d = L->conv;
     d.N = s->cnt;
-    if (chunk == -1) {
-        conv2d_backward(dx, dw, db, dy, x, pdata(net, L->p_weight), &d, s->scratch, s->nt);
+    size_t ws = (size_t)tensor_numel(&net->params[L->p_weight].value), pf;
+    const float *wflip = conv2d_uses_wflip(&d) ? L->wflip : NULL, *w = pdata(net, L->p_weight);
+    if (chunk == -1) { /* the steps of conv2d_backward, on the net's flipped weight */
+        int n = s->cnt, G = dw || db ? (n < CONV_DW_CHUNKS ? n : CONV_DW_CHUNKS) : n;
+        size_t isz = I->size, osz = L->size;
+        pf = conv2d_part_floats(&L->conv);
+        for (int g = 0; g < G; g++)
+            for (int im = n * g / G; im < n * (g + 1) / G; im++) {
+                float *part = dw || db ? L->gparts + (size_t)g * pf : NULL;
+                conv2d_backward_image(dx ? dx + im * isz : NULL, dw ? part : NULL,
+                                      db ? part + ws : NULL, im == n * g / G, dy + im * osz,
+                                      x + im * isz, w, wflip, &d, s->scratch, s->nt);
+            }
+        if (dw || db) conv2d_reduce_parts(dw, db, L->gparts, G, &L->conv, s->nt);
         return;
     }
     float *part = chunk >= 0 ? L->gparts + (size_t)chunk * conv2d_part_floats(&L->conv) : NULL;
-    size_t ws = (size_t)tensor_numel(&net->params[L->p_weight].value);
-    const float *wflip = conv2d_uses_wflip(&d) ? L->wflip : NULL;
     conv2d_backward_image(dx, part && dw ? part : NULL, part && db ? part + ws : NULL, first, dy, x,
-                          pdata(net, L->p_weight), wflip, &d, s->scratch, s->nt);
+                          w, wflip, &d, s->scratch, s->nt);
 }
 
 static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b,
