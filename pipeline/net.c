@@ -541,6 +541,13 @@ struct net_param *net_param_find(struct net *net, const char *name)
     return NULL;
 }
 
+void net_freeze_weights(struct net *net, int frozen)
+{
+    net->frozen = frozen != 0;
+    for (int i = 0; i < net->n_layers; i++)
+        net->layers[i].wpack_ok = net->layers[i].wflip_ok = 0;
+}
+
 void net_zero_grad(struct net *net)
 {
     for (int k = 0; k < net->n_params; k++) {

@@ -169,10 +169,12 @@ int net_forward_range(struct net *net, int first, int last, int n, enum net_mode
     net->step = ctx ? ctx->step : 0;
     for (int b = 0; b < n; b++)
         net->keys[b] = ctx && ctx->keys ? ctx->keys[b] : (uint64_t)b;
-    for (int i = first; i <= last; i++) /* weights may have changed since the last call */
-        if (net->layers[i].spec.kind == NET_CONV2D)
-            conv2d_pack_weight(net->layers[i].wpack, pdata(net, net->layers[i].p_weight),
-                               &net->layers[i].conv);
+    for (int i = first; i <= last; i++) { /* weights may have changed unless frozen */
+        struct net_layer *L = &net->layers[i];
+        if (L->spec.kind != NET_CONV2D || L->wpack_ok) continue;
+        conv2d_pack_weight(L->wpack, pdata(net, L->p_weight), &L->conv);
+        L->wpack_ok = net->frozen;
+    }
     struct slice whole = {0, n, nt, net->scratch};
     for (int i = first; i <= last;) {
         int j = i;
@@ -488,8 +490,10 @@ int net_backward(struct net *net, int n, const char *seed_layer, const float *se
     for (int i = sl; i >= lo; i--) {
         struct net_layer *L = &net->layers[i];
         if (need[i] && L->spec.kind == NET_CONV2D && need[L->in[0]] &&
-            conv2d_uses_wflip(&L->conv))
+            conv2d_uses_wflip(&L->conv) && !L->wflip_ok) {
             conv2d_flip_weight(L->wflip, pdata(net, L->p_weight), &L->conv);
+            L->wflip_ok = net->frozen;
+        }
     }
     for (int i = sl; i >= lo;) {
         int j = i;

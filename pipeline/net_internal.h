@@ -24,6 +24,7 @@ struct net_layer {
     float *gparts;                       /* conv: CONV_DW_CHUNKS weight-gradient partials */
     float *wflip;                        /* stride-1 conv: flipped weight for the input grad */
     float *wpack;                        /* conv: weight packed for the GEMM, per forward */
+    int wpack_ok, wflip_ok;              /* kept across calls while weights are frozen */
     double flops;
 };
 
@@ -42,6 +43,7 @@ struct net {
     uint64_t seed;
     uint32_t step;
     int max_batch, nthreads, batch, last_train;
+    int frozen; /* net_freeze_weights */
     unsigned flags;
 };
 

@@ -609,6 +609,21 @@ static void test_no_param_grad(void)
     CHECK(net_backward(b, 3, NULL, NULL, NULL, NULL, NET_GRAD_PARAMS) < 0 &&
               strstr(err_msg(), "without parameter gradients"),
           "net_no_param_grad_refuses", "%s", err_msg());
+    /* frozen weights: the same results; unfreezing picks up changed weights */
+    net_freeze_weights(b, 1);
+    int ok = 1;
+    for (int rep = 0; rep < 2; rep++) {
+        net_forward(b, x, 3, NET_EVAL, NULL);
+        seed_ones(b, net_logits_layer(b), 3);
+        net_backward(b, 3, NULL, NULL, NULL, NULL, NET_GRAD_INPUT);
+        ok &= !memcmp(net_grad(a, 0).data, net_grad(b, 0).data, sizeof(float) * len);
+    }
+    net_freeze_weights(b, 0);
+    net_param_find(b, "c1.weight")->value.data[0] += 1.0f;
+    net_forward(b, x, 3, NET_EVAL, NULL);
+    float *ya = net_act(a, net_logits_layer(a)).data, *yb = net_act(b, net_logits_layer(b)).data;
+    CHECK(ok && memcmp(ya, yb, sizeof(float) * 9), "net_freeze_weights",
+          "frozen results differ, or a weight change after unfreezing was not seen");
     free(x);
     net_free(a);
     net_free(b);
