@@ -4,7 +4,8 @@
  * conv layers' GFLOP/s. Medians of several repeats. Output: one "RESULT" line per measurement,
  * machine-readable, and a per-layer table with --layers.
  *
- * The machine's FP32 peak is measured too: every thread runs independent 16-wide FMA chains.
+ * Forward and saliency steps run with net_freeze_weights (fixed weights, as in the stages); the
+ * train step repacks its weights every call. The machine's FP32 peak is measured too: every thread runs independent 16-wide FMA chains.
  *
  *   bench_engine [--model compact|vgg11|all] [--batch B] [--repeats R] [--layers]
  * (batch sizes: compact 1 and 64, vgg11 1 and 8; --batch picks one). */
@@ -174,6 +175,8 @@ static void bench(const char *model, int (*spec_fn)(struct net_layer_spec *), in
     }
     for (int t = 0; t < TASK_COUNT; t++) {
         double times[64];
+        /* inference and saliency run on fixed weights (as the stages do): frozen */
+        net_freeze_weights(net, t != TASK_TRAIN);
         run_task(net, (enum task)t, batch); /* warm-up */
         for (int k = 0; k < repeats && k < 64; k++) {
             int iters = 0;
