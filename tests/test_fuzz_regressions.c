@@ -148,7 +148,7 @@ static void fuzzreg_h5(void)
     CHECK(!f && strstr(err_msg(), "did not finish reading its metadata in 2 s"),
           "fuzzreg_h5_precheck_hang", "%s", f ? "opened" : err_msg());
     h5table_close(f);
-    setenv("SALBENCH_H5_PRECHECK", "5", 1);
+    setenv("SALBENCH_H5_PRECHECK", "3", 1);
 }
 
 /* coco: deep nesting and huge strings get messages that say so. */
@@ -178,8 +178,8 @@ static void fuzzreg_coco_limits(void)
 int main(void)
 {
     const char *root = getenv("FUZZ_DATA_DIR") ? getenv("FUZZ_DATA_DIR") : "tests/fuzz";
-    /* files that make libhdf5 spin are refused after 5 s instead of the default 60 */
-    setenv("SALBENCH_H5_PRECHECK", "5", 0);
+    /* files that make libhdf5 spin are refused after 3 s instead of the default 60 */
+    setenv("SALBENCH_H5_PRECHECK", "3", 0);
     for (size_t i = 0; i < sizeof fuzzreg_targets / sizeof *fuzzreg_targets; i++) {
         int n = fuzzreg_replay_dir(root, "corpus", &fuzzreg_targets[i]);
         n += fuzzreg_replay_dir(root, "regressions", &fuzzreg_targets[i]);
