@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "pipeline/rng.h"
+#include "pipeline/simd.h"
 
 void relu_forward(float *out, const float *inp, size_t n, int nthreads)
 {
     (void)nthreads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
     for (size_t i = 0; i < n; i++)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
@@ -24,19 +25,19 @@ void relu_backward(float *dinp, const float *dout, const float *inp, size_t n,
     (void)nthreads;
     if (rule == RELU_PLAIN) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
         for (size_t i = 0; i < n; i++)
             dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
     } else if (rule == RELU_GUIDED) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
         for (size_t i = 0; i < n; i++)
             dinp[i] += inp[i] >= 0.0f && dout[i] > 0.0f ? dout[i] : 0.0f;
     } else {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
         for (size_t i = 0; i < n; i++)
             dinp[i] += dout[i] > 0.0f ? dout[i] : 0.0f;
@@ -47,7 +48,7 @@ void sigmoid_forward(float *out, const float *inp, size_t n, int nthreads)
 {
     (void)nthreads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
     for (size_t i = 0; i < n; i++)
         out[i] = 1.0f / (1.0f + expf(-inp[i]));
@@ -57,7 +58,7 @@ void sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n
 {
     (void)nthreads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
     for (size_t i = 0; i < n; i++)
         dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
@@ -167,7 +168,7 @@ void add_forward(float *out, const float *a, const float *b, size_t n, int nthre
 {
     (void)nthreads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
@@ -179,9 +180,18 @@ void add_backward(float *da, float *db, const float *dout, size_t n, int nthread
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
 #endif
-    for (size_t i = 0; i < n; i++) {
-        if (da) da[i] += dout[i];
-        if (db) db[i] += dout[i];
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = n - b < 4096 ? n - b : 4096;
+        if (da) {
+            SB_SIMD
+            for (size_t i = b; i < b + e; i++)
+                da[i] += dout[i];
+        }
+        if (db) {
+            SB_SIMD
+            for (size_t i = b; i < b + e; i++)
+                db[i] += dout[i];
+        }
     }
 }
 
@@ -213,6 +223,7 @@ void concat_backward(float *const *dinp, const float *dout, const int *channels,
             size_t len = (size_t)channels[i] * HW;
             if (dinp[i]) {
                 float *d = dinp[i] + (size_t)n * len;
+                SB_SIMD
                 for (size_t j = 0; j < len; j++)
                     d[j] += dout[off + j];
             }

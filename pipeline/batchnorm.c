@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "pipeline/err.h"
+#include "pipeline/simd.h"
 
 /* Per-channel sums run in BN_LANES double accumulators (element i of a plane goes to lane
  * i % BN_LANES), combined in lane order: vectorisable, and fixed by the layout alone. */
@@ -66,6 +67,7 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *gamma, co
             float scale = gamma[c] * invstd, shift = beta[c] - mean[c] * scale;
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *y = out + ((size_t)n * C + c) * HW;
+            SB_SIMD
             for (int i = 0; i < HW; i++)
                 y[i] = x[i] * scale + shift;
         }
@@ -101,6 +103,7 @@ int batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
         for (int n = 0; n < N; n++) {
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *y = out + ((size_t)n * C + c) * HW;
+            SB_SIMD
             for (int i = 0; i < HW; i++)
                 y[i] = x[i] * scale + shift;
         }
@@ -126,6 +129,7 @@ void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const flo
                 sums_dy(sdy, sdyx, dy, inp + ((size_t)n * C + c) * HW, mean[c], invstd, HW);
             if (!dinp) continue;
             float *dx = dinp + ((size_t)n * C + c) * HW;
+            SB_SIMD
             for (int i = 0; i < HW; i++)
                 dx[i] += dy[i] * scale;
         }
@@ -158,6 +162,7 @@ void batchnorm_backward_train(float *dinp, float *dgamma, float *dbeta, const fl
             const float *dy = dout + ((size_t)n * C + c) * HW;
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *dx = dinp + ((size_t)n * C + c) * HW;
+            SB_SIMD
             for (int i = 0; i < HW; i++)
                 dx[i] += k * (dy[i] - a - (x[i] - mean) * invstd * b);
         }

@@ -8,6 +8,7 @@
 
 #include "pipeline/err.h"
 #include "pipeline/gemm.h"
+#include "pipeline/simd.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -282,12 +283,14 @@ static void dw_forward_plane(float *out, const float *in, const float *w, float 
                 valid_cols(d, kw, &lo, &hi);
                 const float *irow = in + (size_t)ih * d->W;
                 int off = kw - d->PW;
-                if (d->SW == 1)
+                if (d->SW == 1) {
+                    SB_SIMD
                     for (int ow = lo; ow < hi; ow++)
                         orow[ow] += wv * irow[ow + off];
-                else
+                } else {
                     for (int ow = lo; ow < hi; ow++)
                         orow[ow] += wv * irow[ow * d->SW + off];
+                }
             }
         }
         for (int ow = 0; ow < d->OW; ow++)
@@ -326,12 +329,14 @@ static void dw_dinp_plane(float *di, const float *dy, const float *w,
                 valid_cols(d, kw, &lo, &hi);
                 float *drow = di + (size_t)ih * d->W;
                 int off = kw - d->PW;
-                if (d->SW == 1)
+                if (d->SW == 1) {
+                    SB_SIMD
                     for (int ow = lo; ow < hi; ow++)
                         drow[ow + off] += wv * dyr[ow];
-                else
+                } else {
                     for (int ow = lo; ow < hi; ow++)
                         drow[ow * d->SW + off] += wv * dyr[ow];
+                }
             }
         }
 }
@@ -398,9 +403,12 @@ static void dw_backward(float *dinp, float *dweight, float *dbias, const float *
 
 static void add_bias(float *out, const float *bias, int O, size_t P)
 {
-    for (int o = 0; o < O; o++)
+    for (int o = 0; o < O; o++) {
+        float *row = out + (size_t)o * P, b = bias[o];
+        SB_SIMD
         for (size_t p = 0; p < P; p++)
-            out[(size_t)o * P + p] += bias[o];
+            row[p] += b;
+    }
 }
 
 void conv2d_pack_weight(float *wpack, const float *weight, const struct conv2d_dims *d)

@@ -5,15 +5,19 @@
 #include <stddef.h>
 
 #include "pipeline/gemm.h"
+#include "pipeline/simd.h"
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                     int C, int O, float *work, int nthreads)
 {
     gemm_sgemm_mt(0, 1, N, O, C, inp, C, weight, C, 0.0f, out, O, work, nthreads);
     if (!bias) return;
-    for (int n = 0; n < N; n++)
+    for (int n = 0; n < N; n++) {
+        float *row = out + (size_t)n * O;
+        SB_SIMD
         for (int o = 0; o < O; o++)
-            out[(size_t)n * O + o] += bias[o];
+            row[o] += bias[o];
+    }
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

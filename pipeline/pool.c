@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "pipeline/err.h"
+#include "pipeline/simd.h"
 
 static int out_size(int in, int k, int s, int p, int ceil_mode)
 {
@@ -236,6 +237,7 @@ void global_avgpool_backward(float *dinp, const float *dout, int N, int C, int H
     for (int p = 0; p < NC; p++) {
         float g = dout[p] / (float)HW;
         float *dx = dinp + (size_t)p * HW;
+        SB_SIMD
         for (int i = 0; i < HW; i++)
             dx[i] += g;
     }
