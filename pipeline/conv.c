@@ -125,27 +125,34 @@ struct im2col_src {
     const struct conv2d_dims *d;
 };
 
+/* d[0..m) = src[0..m), or zeros when src is NULL. Inline loops: runs are short (a row of a
+ * feature map, clipped to a panel), where memcpy/memset calls cost more than the copy. */
+static inline void copy_run(float *restrict d, const float *restrict src, int m)
+{
+    if (src) {
+        SB_SIMD
+        for (int i = 0; i < m; i++)
+            d[i] = src[i];
+    } else {
+        SB_SIMD
+        for (int i = 0; i < m; i++)
+            d[i] = 0.0f;
+    }
+}
+
 /* Writes count values (src, or zeros when src is NULL) to columns j.. of one row of the
  * destination: plain (dst[j]) or panelled (column j at panel j/NR, lane j%NR). */
 static void put_run(float *dst, size_t panel_stride, int panelled, int j, const float *src,
                     int count)
 {
     if (!panelled) {
-        if (src)
-            memcpy(dst + j, src, sizeof(float) * (size_t)count);
-        else
-            memset(dst + j, 0, sizeof(float) * (size_t)count);
+        copy_run(dst + j, src, count);
         return;
     }
     while (count > 0) {
         int lane = j % GEMM_NR, m = GEMM_NR - lane < count ? GEMM_NR - lane : count;
-        float *d = dst + (size_t)(j / GEMM_NR) * panel_stride + lane;
-        if (src) {
-            memcpy(d, src, sizeof(float) * (size_t)m);
-            src += m;
-        } else {
-            memset(d, 0, sizeof(float) * (size_t)m);
-        }
+        copy_run(dst + (size_t)(j / GEMM_NR) * panel_stride + lane, src, m);
+        if (src) src += m;
         j += m;
         count -= m;
     }

@@ -131,9 +131,11 @@ void gemm_pack_b_matrix(const void *ctx, int k0, int kc, int j0, int nc, float *
         /* Row k of B is read once, contiguously, and spread over the column panels. */
         for (int k = 0; k < kc; k++) {
             const float *s = src->b + (size_t)(k0 + k) * src->ld + j0;
-            for (int jr = 0; jr < full; jr += GEMM_NR)
-                memcpy(dst + (size_t)jr * kc + (size_t)k * GEMM_NR, s + jr,
-                       sizeof(float) * GEMM_NR);
+            for (int jr = 0; jr < full; jr += GEMM_NR) {
+                float *d = dst + (size_t)jr * kc + (size_t)k * GEMM_NR;
+                for (int j = 0; j < GEMM_NR; j++) /* fixed count: two vector moves */
+                    d[j] = s[jr + j];
+            }
             if (full < nc) {
                 float *d = dst + (size_t)full * kc + (size_t)k * GEMM_NR;
                 int j = 0;
