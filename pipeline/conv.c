@@ -67,7 +67,7 @@ static size_t wsize(const struct conv2d_dims *d)
 }
 
 /* Scratch of one image call (conv2d_*_image) with nt threads: nt GEMM workspaces (contiguous,
- * as gemm_sgemm_packb_mt wants them), one [K, P] column matrix, one image weight+bias gradient.
+ * as gemm_sgemm_packb_mt wants them) and one [K, P] column matrix (col2im input gradients).
  * The batched calls use one such region per thread, then CONV_DW_CHUNKS chunk partials. */
 static size_t col_floats(const struct conv2d_dims *d)
 {
@@ -84,7 +84,7 @@ size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     if (is_depthwise(d)) return 16;
-    return (size_t)nthreads * gemm_work_floats() + col_floats(d) + part_floats(d) + 16;
+    return (size_t)nthreads * gemm_work_floats() + col_floats(d) + 16;
 }
 
 size_t conv2d_wpack_floats(const struct conv2d_dims *d)
@@ -548,22 +548,21 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
     int Cg = d->C / d->groups, Og = d->O / d->groups, K = Cg * d->KH * d->KW;
     int P = d->OH * d->OW;
     float *work = scratch, *col = scratch + (size_t)nt * gemm_work_floats();
-    float *img = col + col_floats(d);
-    float *dwi = first ? wpart : img, *dbi = first ? bpart : img + wsize(d);
+    float beta = first ? 0.0f : 1.0f; /* the GEMM adds this image into the partial */
     for (int g = 0; g < d->groups; g++) {
         const float *in = inp + (size_t)g * Cg * d->H * d->W;
         const float *dy = dout + (size_t)g * Og * P;
         if (wpart) {
             struct im2col_src src = {in, d};
-            gemm_sgemm_packb_mt(0, Og, K, P, dy, P, pack_b_im2col_t, &src, 0.0f,
-                                dwi + (size_t)g * Og * K, K, work, nt);
+            gemm_sgemm_packb_mt(0, Og, K, P, dy, P, pack_b_im2col_t, &src, beta,
+                                wpart + (size_t)g * Og * K, K, work, nt);
         }
         if (bpart)
             for (int o = 0; o < Og; o++) {
                 float s = 0.0f;
                 for (int q = 0; q < P; q++)
                     s += dy[(size_t)o * P + q];
-                dbi[g * Og + o] = s;
+                bpart[g * Og + o] = first ? s : bpart[g * Og + o] + s;
             }
         if (!dinp || wflip) continue;
         gemm_sgemm_mt(1, 0, K, P, Og, weight + (size_t)g * Og * K, K, dy, P, 0.0f, col, P, work,
@@ -576,13 +575,6 @@ void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, c
             col2im_add(di, col, d, c, c + 1);
     }
     if (dinp && wflip) dinp_stride1(dinp, dout, wflip, d, work, nt);
-    if (first) return;
-    if (wpart)
-        for (size_t i = 0; i < wsize(d); i++)
-            wpart[i] += dwi[i];
-    if (bpart)
-        for (int o = 0; o < d->O; o++)
-            bpart[o] += dbi[o];
 }
 
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,

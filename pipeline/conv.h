@@ -57,8 +57,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
  * chunk's partial (the first image with first = 1); then conv2d_reduce_parts. Following the
  * same steps elsewhere gives bitwise the same gradients.
  * conv2d_backward_image: pointers are the image's own (d->N is ignored); wpart [O,C/g,KH,KW]
- * and bpart [O] receive (first) or accumulate the image's weight and bias gradients (either may
- * be NULL); dinp += the input gradient (may be NULL). scratch: conv2d_image_scratch_floats(d,
+ * and bpart [O] receive (first) or accumulate the image's weight and bias gradients (the GEMM
+ * adds into wpart block by block; either may be NULL); dinp += the input gradient (may be NULL). scratch: conv2d_image_scratch_floats(d,
  * nthreads) floats; nthreads > 1 splits the image's GEMMs. */
 size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads);
 void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
