@@ -6,6 +6,10 @@
 
 #include <string.h>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 #include "pipeline/err.h"
 #include "pipeline/gemm.h"
 #include "pipeline/simd.h"
@@ -214,25 +218,65 @@ static void pack_b_im2col(const void *ctx, int k0, int kc, int j0, int nc, float
     }
 }
 
+#ifdef __AVX512F__
+/* d[i * dstride + j] = s[j * sstride + i] for a 16x16 block (unpack, then two rounds of
+ * 128-bit lane shuffles). */
+static void transpose16(const float *s, size_t sstride, float *d, size_t dstride)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(s + i * sstride);
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));     /* rows 4i..4i+3, col 4l */
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)); /* col 4l+1 */
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e)); /* col 4l+2 */
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e)); /* col 4l+3 */
+    }
+    for (int q = 0; q < 4; q++) { /* q: column 4l+q for l = 0..3 */
+        __m512 lo0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88);  /* cols q, q+8: rows 0-7 */
+        __m512 hi0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xdd);  /* cols q+4, q+12 */
+        __m512 lo1 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88); /* rows 8-15 */
+        __m512 hi1 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xdd);
+        _mm512_storeu_ps(d + (size_t)q * dstride, _mm512_shuffle_f32x4(lo0, lo1, 0x88));
+        _mm512_storeu_ps(d + (size_t)(q + 8) * dstride, _mm512_shuffle_f32x4(lo0, lo1, 0xdd));
+        _mm512_storeu_ps(d + (size_t)(q + 4) * dstride, _mm512_shuffle_f32x4(hi0, hi1, 0x88));
+        _mm512_storeu_ps(d + (size_t)(q + 12) * dstride, _mm512_shuffle_f32x4(hi0, hi1, 0xdd));
+    }
+}
+#endif
+
 /* gemm_pack_b_fn for op(B) = im2col^T (the weight gradient's right operand): GEMM rows k are
- * output pixels, columns j are (c, kh, kw). Each column is one im2col row, built in a small
- * buffer and spread across the panel; same values and layout as packing an explicit column
- * matrix transposed, without writing it. */
+ * output pixels, columns j are (c, kh, kw). Sixteen columns at a time are built as im2col rows
+ * (contiguous runs) in a buffer, then transposed into the panel; same values and layout as
+ * packing an explicit column matrix transposed, without writing it. */
 static void pack_b_im2col_t(const void *ctx, int k0, int kc, int j0, int nc, float *dst)
 {
-    float row[GEMM_KC];
+    float rows[16][GEMM_KC] __attribute__((aligned(64)));
     SB_ASSERT(kc <= GEMM_KC);
-    for (int jr = 0; jr < nc; jr += GEMM_NR) {
-        float *d = dst + (size_t)jr * kc;
-        for (int j = 0; j < GEMM_NR; j++) {
-            if (jr + j < nc)
-                im2col_row(ctx, j0 + jr + j, k0, kc, row, 0, 0);
-            else
-                memset(row, 0, sizeof(float) * (size_t)kc);
-            for (int k = 0; k < kc; k++)
-                d[(size_t)k * GEMM_NR + j] = row[k];
+    for (int jr = 0; jr < nc; jr += GEMM_NR)
+        for (int jb = 0; jb < GEMM_NR; jb += 16) {
+            float *d = dst + (size_t)jr * kc + jb;
+            for (int j = 0; j < 16; j++) {
+                if (jr + jb + j < nc)
+                    im2col_row(ctx, j0 + jr + jb + j, k0, kc, rows[j], 0, 0);
+                else
+                    memset(rows[j], 0, sizeof(float) * (size_t)kc);
+            }
+            int k = 0;
+#ifdef __AVX512F__
+            for (; k + 16 <= kc; k += 16)
+                transpose16(&rows[0][k], GEMM_KC, d + (size_t)k * GEMM_NR, GEMM_NR);
+#endif
+            for (; k < kc; k++)
+                for (int j = 0; j < 16; j++)
+                    d[(size_t)k * GEMM_NR + j] = rows[j][k];
         }
-    }
 }
 
 /* dinp planes [Cg, H, W] += col2im(dcol [K, P]) for channels [c0, c1); order per element is
