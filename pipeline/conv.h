@@ -64,7 +64,8 @@ size_t conv2d_image_scratch_floats(const struct conv2d_dims *d, int nthreads);
 void conv2d_backward_image(float *dinp, float *wpart, float *bpart, int first, const float *dout,
                            const float *inp, const float *weight, const float *wflip,
                            const struct conv2d_dims *d, float *scratch, int nthreads);
-/* Stride-1 convs with >= 16 input channels per group take the input gradient as a forward
+/* Stride-1 convs with >= 16 input channels per group (and >= 128 channels or >= 1024 pixels,
+ * where it measured faster) take the input gradient as a forward
  * conv of dout with the flipped kernel; conv2d_backward_image then needs wflip (else NULL:
  * GEMM + col2im): conv2d_wflip_floats floats filled by conv2d_flip_weight (the flipped
  * [groups][C/g][O/g*KH*KW] weight, packed for the GEMM). conv2d_backward does it itself. */

@@ -204,6 +204,10 @@ static void test_conv(void)
     conv_compare("batch1_wide", 1, 20, 20, 21, 70, 3, 1, 1, 1, 1);
     conv_compare("batch17_chunks", 17, 3, 6, 6, 5, 3, 1, 1, 1, 1);
     conv_compare("large_k_panels", 2, 40, 7, 7, 10, 3, 1, 1, 1, 0);
+    /* the flipped-kernel input gradient: a wide map, and many channels */
+    conv_compare("wflip_wide_map", 2, 16, 32, 33, 8, 3, 1, 1, 1, 1);
+    conv_compare("wflip_many_channels", 1, 128, 5, 6, 12, 3, 1, 1, 1, 0);
+    conv_compare("wflip_grouped_1x1", 2, 256, 4, 4, 8, 1, 1, 0, 2, 1);
 
     struct conv2d_dims d;
     const int cfg[][8] = {/* N C H W O K S P, groups last */

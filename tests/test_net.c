@@ -385,11 +385,12 @@ static void seed_ones(struct net *net, int layer, int n)
         g.data[i] = 1.0f;
 }
 
-/* Convs with >= 16 input channels (flipped-kernel input gradient), grouped and strided. */
+/* Convs with >= 16 input channels on a 32x32 map (flipped-kernel input gradient), grouped
+ * and strided ones (column matrix + col2im). */
 static int spec_wide(struct net_layer_spec *s)
 {
     int n = 0;
-    s[n++] = sp_input(16, 9, 9);
+    s[n++] = sp_input(16, 32, 32);
     s[n++] = sp_conv("c1", 24, 3, 3, 1, 1, 1, 1, 1);
     s[n++] = sp(NET_RELU, "r1");
     s[n++] = sp_conv("c2", 32, 3, 3, 1, 1, 1, 2, 0);
