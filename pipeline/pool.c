@@ -50,12 +50,19 @@ static int window_argmax(const float *x, const struct pool2d_dims *d, int oh, in
     for (int ih = h0; ih < h1; ih++)
         for (int iw = w0; iw < w1; iw++) {
             float v = x[ih * d->W + iw];
-            if (v > m || isnan(v)) {
-                m = v;
-                best = ih * d->W + iw;
-            }
+            int take = (v > m) | (v != v); /* no short-circuit: selects, not branches */
+            m = take ? v : m;
+            best = take ? ih * d->W + iw : best;
         }
     return best;
+}
+
+/* The PyTorch rule "v > m or v is NaN" as two selects (vmaxss + blend, no branch): random
+ * activations made the branchy form mispredict on every other window. */
+static inline float max_nan(float m, float v)
+{
+    float t = v > m ? v : m;
+    return v != v ? v : t;
 }
 
 /* The common 2x2 stride-2 unpadded window, fully inside the input: first maximum wins. */
@@ -67,12 +74,16 @@ static int is_k2s2(const struct pool2d_dims *d)
 
 static int argmax4(const float *x, int W)
 {
-    int best = 0;
-    float m = x[0], v;
-    if ((v = x[1]) > m || isnan(v)) m = v, best = 1;
-    if ((v = x[W]) > m || isnan(v)) m = v, best = W;
-    if ((v = x[W + 1]) > m || isnan(v)) best = W + 1;
-    return best;
+    float m = x[0], v = x[1];
+    int t = (v > m) | (v != v), best = t ? 1 : 0;
+    m = t ? v : m;
+    v = x[W];
+    t = (v > m) | (v != v);
+    best = t ? W : best;
+    m = t ? v : m;
+    v = x[W + 1];
+    t = (v > m) | (v != v);
+    return t ? W + 1 : best;
 }
 
 void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads)
@@ -88,14 +99,9 @@ void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d
                 const float *x = inp + (size_t)p * d->H * d->W + (size_t)2 * oh * d->W;
                 float *y = out + ((size_t)p * d->OH + oh) * d->OW;
                 const float *x1 = x + d->W;
-                for (int ow = 0; ow < d->OW; ow++) { /* value of argmax4, branch-free */
-                    float m = x[2 * ow], v = x[2 * ow + 1];
-                    m = v > m || v != v ? v : m;
-                    v = x1[2 * ow];
-                    m = v > m || v != v ? v : m;
-                    v = x1[2 * ow + 1];
-                    y[ow] = v > m || v != v ? v : m;
-                }
+                for (int ow = 0; ow < d->OW; ow++) /* the value argmax4 picks */
+                    y[ow] = max_nan(max_nan(max_nan(x[2 * ow], x[2 * ow + 1]), x1[2 * ow]),
+                                    x1[2 * ow + 1]);
             }
         return;
     }
