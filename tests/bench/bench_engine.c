@@ -1,14 +1,16 @@
 /* Engine benchmark (make bench; not a test): images/s of forward (eval), training step
  * (train-mode forward + backward with parameter gradients) and saliency step (eval forward +
- * input-gradient backward) for the compact default-style CNN and VGG-11 at 224x224, plus the
- * conv layers' GFLOP/s. Medians of several repeats. Output: one "RESULT" line per measurement,
- * machine-readable, and a per-layer table with --layers.
+ * input-gradient backward) for the shipped default model's architecture, the brief's compact
+ * CNN and VGG-11 at 224x224 (random weights), plus the conv layers' GFLOP/s. Medians of
+ * several repeats. Output: one "RESULT" line per measurement, machine-readable, and a
+ * per-layer table with --layers.
  *
  * Forward and saliency steps run with net_freeze_weights (fixed weights, as in the stages); the
- * train step repacks its weights every call. The machine's FP32 peak is measured too: every thread runs independent 16-wide FMA chains.
+ * train step repacks its weights every call. The machine's FP32 peak is measured too: every
+ * thread runs independent 16-wide FMA chains.
  *
- *   bench_engine [--model compact|vgg11|all] [--batch B] [--repeats R] [--layers]
- * (batch sizes: compact 1 and 64, vgg11 1 and 8; --batch picks one). */
+ *   bench_engine [--model default|compact|vgg11|all] [--batch B] [--repeats R] [--layers]
+ * (batch sizes: default and compact 1 and 64, vgg11 1 and 8; --batch picks one). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +68,12 @@ static int add_pool(struct net_layer_spec *s, int n, const char *name)
     return n;
 }
 
-/* 3x64x64 -> 4 blocks conv3x3-BN-ReLU (32, 64, 128, 128), max pools after the first three,
+/* 3x64x64 -> 4 blocks conv3x3-BN-ReLU (channels ch), max pools after the first three,
  * global average pool, linear 10, sigmoid. */
-static int model_compact(struct net_layer_spec *s)
+static int model_blocks(struct net_layer_spec *s, const int ch[4])
 {
     int n = add(s, 0, NET_INPUT, "input");
     s[0].channels = 3, s[0].height = 64, s[0].width = 64;
-    const int ch[4] = {32, 64, 128, 128};
     char name[32];
     for (int b = 0; b < 4; b++) {
         snprintf(name, sizeof name, "conv%d", b + 1);
@@ -90,6 +91,21 @@ static int model_compact(struct net_layer_spec *s)
     n = add(s, n, NET_LINEAR, "fc");
     s[n - 1].out_channels = 10;
     return add(s, n, NET_SIGMOID, "probs");
+}
+
+/* The brief's compact CNN: 32-64-128-128 channels. */
+static int model_compact(struct net_layer_spec *s)
+{
+    static const int ch[4] = {32, 64, 128, 128};
+    return model_blocks(s, ch);
+}
+
+/* The shipped default model's architecture (data/models/fashion-scenes-cnn.h5: 16-32-96-192
+ * channels), random weights. */
+static int model_default(struct net_layer_spec *s)
+{
+    static const int ch[4] = {16, 32, 96, 192};
+    return model_blocks(s, ch);
 }
 
 /* VGG-11 convolutions (configuration "A", no batch norm) at 3x224x224, then global average
@@ -292,7 +308,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--layers"))
             layers = 1;
         else {
-            fprintf(stderr, "usage: bench_engine [--model compact|vgg11|all] [--batch B] "
+            fprintf(stderr, "usage: bench_engine [--model default|compact|vgg11|all] [--batch B] "
                             "[--repeats R] [--layers]\n");
             return 2;
         }
@@ -303,6 +319,11 @@ int main(int argc, char **argv)
 #endif
     printf("PEAK engine=c fp32_gflops=%.1f\n", measure_peak());
     int all = !strcmp(model, "all");
+    if (all || !strcmp(model, "default")) {
+        if (layers) layer_table("default", model_default, 64);
+        if (!only_batch || only_batch == 1) bench("default", model_default, 1, repeats, 0.2);
+        if (!only_batch || only_batch == 64) bench("default", model_default, 64, repeats, 0.5);
+    }
     if (all || !strcmp(model, "compact")) {
         if (layers) layer_table("compact", model_compact, 64);
         if (!only_batch || only_batch == 1) bench("compact", model_compact, 1, repeats, 0.2);

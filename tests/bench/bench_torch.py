@@ -8,7 +8,7 @@ with oneDNN (MKL-DNN) and its matrix products with the system BLAS (OpenBLAS whe
 libopenblas0-pthread is installed; run with OPENBLAS_NUM_THREADS=1 so OpenBLAS does not spawn
 threads of its own on top of torch's).
 
-    bench_torch.py [--model compact|vgg11|all] [--batch B] [--repeats R]
+    bench_torch.py [--model default|compact|vgg11|all] [--batch B] [--repeats R]
 """
 import argparse
 import statistics
@@ -18,15 +18,24 @@ import torch
 import torch.nn as nn
 
 
-def compact():
+def blocks(channels):
     layers, c = [], 3
-    for b, o in enumerate([32, 64, 128, 128]):
+    for b, o in enumerate(channels):
         layers += [nn.Conv2d(c, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
         if b < 3:
             layers.append(nn.MaxPool2d(2))
         c = o
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)]
     return nn.Sequential(*layers), (3, 64, 64)
+
+
+def compact():
+    return blocks([32, 64, 128, 128])
+
+
+def default():
+    """The shipped default model's architecture (16-32-96-192), random weights."""
+    return blocks([16, 32, 96, 192])
 
 
 def vgg11():
@@ -130,7 +139,8 @@ def main():
     torch.set_num_threads(2)
     print("# torch %s threads %d mkldnn %s" % (torch.__version__, torch.get_num_threads(),
                                              torch.backends.mkldnn.is_available()), flush=True)
-    for name, builder, batch, secs in [("compact", compact, 1, 0.2), ("compact", compact, 64, 0.5),
+    for name, builder, batch, secs in [("default", default, 1, 0.2), ("default", default, 64, 0.5),
+                                       ("compact", compact, 1, 0.2), ("compact", compact, 64, 0.5),
                                        ("vgg11", vgg11, 1, 0.5), ("vgg11", vgg11, 8, 0.5)]:
         if a.model in ("all", name) and a.batch in (0, batch):
             bench(name, builder, batch, a.repeats, secs)

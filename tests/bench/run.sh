@@ -26,7 +26,7 @@ echo "engine: $bin, OMP_NUM_THREADS=$threads, $repeats repeats, model $model" >&
 r=0
 while [ $r -lt "$rounds" ]; do
     r=$((r + 1))
-    for mb in compact:1 compact:64 vgg11:1 vgg11:8; do
+    for mb in default:1 default:64 compact:1 compact:64 vgg11:1 vgg11:8; do
         m=${mb%:*} b=${mb#*:}
         [ "$model" = all ] || [ "$model" = "$m" ] || continue
         echo "bench: round $r, $m batch $b" >&2
