@@ -8,7 +8,7 @@
 
 #include "pipeline/err.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
 
@@ -92,6 +92,30 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 }
 #endif
 
+#ifdef __AVX__
+/* d[k * 8 + r] = s[r * ss + k] for an 8x8 block (unpack, shuffle, lane permute). */
+static void transpose8(const float *s, size_t ss, float *d)
+{
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(s + i * ss);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) { /* rows 0-3, then 4-7: u[4h + q] = cols q | q + 4 */
+        u[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(d + q * 8, _mm256_permute2f128_ps(u[q], u[4 + q], 0x20));
+        _mm256_storeu_ps(d + (q + 4) * 8, _mm256_permute2f128_ps(u[q], u[4 + q], 0x31));
+    }
+}
+#endif
+
 /* Packs op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels: panel p holds kc groups of MR floats. */
 static void pack_a(int transa, const float *A, int lda, int i0, int mc, int k0, int kc,
                    float *dst)
@@ -109,15 +133,21 @@ static void pack_a(int transa, const float *A, int lda, int i0, int mc, int k0, 
                     d[k * GEMM_MR + r] = 0.0f;
             }
         } else {
+            int k = 0;
+#if defined(__AVX__) && GEMM_MR == 8
+            if (mv == GEMM_MR)
+                for (; k + 8 <= kc; k += 8)
+                    transpose8(A + (size_t)(i0 + ir) * lda + k0 + k, (size_t)lda, d + k * 8);
+#endif
             for (int r = 0; r < GEMM_MR; r++) {
                 if (r >= mv) {
-                    for (int k = 0; k < kc; k++)
-                        d[k * GEMM_MR + r] = 0.0f;
+                    for (int kk = 0; kk < kc; kk++)
+                        d[kk * GEMM_MR + r] = 0.0f;
                     continue;
                 }
                 const float *s = A + (size_t)(i0 + ir + r) * lda + k0;
-                for (int k = 0; k < kc; k++)
-                    d[k * GEMM_MR + r] = s[k];
+                for (int kk = k; kk < kc; kk++)
+                    d[kk * GEMM_MR + r] = s[kk];
             }
         }
     }
