@@ -306,7 +306,8 @@ struct h5table_file *h5table_create(const char *path)
         return NULL;
     }
     hid_t fapl = h5table_fapl(), fcpl = H5Pcreate(H5P_FILE_CREATE);
-    if (fapl >= 0 && fcpl >= 0 && H5Pset_obj_track_times(fcpl, 0) >= 0)
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_obj_track_times(fcpl, 0) >= 0 &&
+        H5Pset_attr_creation_order(fcpl, H5TABLE_CRT_ORDER) >= 0)
         f->id = H5Fcreate(f->tmp, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
@@ -594,7 +595,9 @@ static int h5table_make_parents(struct h5table_file *f, const char *name)
     if (!copy) return h5table_fail(f, "create", name, "out of memory");
     int rc = 0;
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0) rc = -1;
+    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0 ||
+        H5Pset_attr_creation_order(gcpl, H5TABLE_CRT_ORDER) < 0)
+        rc = -1;
     for (char *p = copy + 1; rc == 0; p++) {
         if (*p != '/' && *p != '\0') continue;
         char saved = *p;
@@ -823,7 +826,8 @@ static int h5table_stream_make(struct h5table_stream *s, hid_t ftype, size_t fil
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     dapl = h5table_dapl();
     if (space < 0 || dcpl < 0 || dapl < 0 || H5Pset_chunk(dcpl, s->rank, chunk) < 0 ||
-        H5Pset_obj_track_times(dcpl, 0) < 0 || (shuffle && H5Pset_shuffle(dcpl) < 0) ||
+        H5Pset_obj_track_times(dcpl, 0) < 0 ||
+        H5Pset_attr_creation_order(dcpl, H5TABLE_CRT_ORDER) < 0 || (shuffle && H5Pset_shuffle(dcpl) < 0) ||
         (level > 0 && H5Pset_deflate(dcpl, (unsigned)level) < 0))
         goto done;
     s->dset = H5Dcreate2(f->id, s->name, ftype, space, H5P_DEFAULT, dcpl, dapl);
