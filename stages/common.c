@@ -207,28 +207,21 @@ static void cli_parse_shard(const struct cli_option *o, const char *s)
     ((struct cli_shard *)o->value)->n = (uint32_t)n;
 }
 
-static struct cli_list **cli_lists; /* lists whose items arrays are freed at exit */
-static size_t cli_nlists;
-
+/* Strings and item arrays the parser allocated, freed at exit so leak checkers stay quiet.
+ * Only our own pointers are touched: the cli_list structs may live in main's stack frame,
+ * which is gone by the time atexit handlers run. */
 static void cli_free_owned(void)
 {
     for (size_t i = 0; i < cli_nowned; i++)
         free(cli_owned[i]);
-    for (size_t i = 0; i < cli_nlists; i++) {
-        free((void *)cli_lists[i]->items);
-        cli_lists[i]->items = NULL;
-        cli_lists[i]->n = 0;
-    }
     free(cli_owned);
-    free(cli_lists);
     cli_owned = NULL;
-    cli_lists = NULL;
-    cli_nowned = cli_nlists = 0;
+    cli_nowned = 0;
 }
 
 static void cli_own(void *p)
 {
-    if (!cli_owned && !cli_lists) atexit(cli_free_owned);
+    if (!cli_owned) atexit(cli_free_owned);
     cli_owned = xrealloc(cli_owned, (cli_nowned + 1) * sizeof *cli_owned);
     cli_owned[cli_nowned++] = p;
 }
@@ -238,17 +231,21 @@ static void cli_parse_list(const struct cli_option *o, const char *s)
     struct cli_list *l = o->value;
     char *copy = xstrdup(s);
     cli_own(copy);
-    if (l->n == 0) {
-        l->items = NULL; /* defaults are not supported: the table entry starts empty */
-        cli_lists = xrealloc(cli_lists, (cli_nlists + 1) * sizeof *cli_lists);
-        cli_lists[cli_nlists++] = l;
-    }
+    if (l->n == 0) l->items = NULL; /* defaults are not supported: the entry starts empty */
+    size_t count = (size_t)l->n;
+    for (const char *c = s; *c; c++)
+        count += *c == ',';
+    /* A fresh array each time (the old one stays owned), so no pointer into a list is kept. */
+    const char **items = xmalloc((count + 1) * sizeof *items);
+    cli_own((void *)items);
+    for (int i = 0; i < l->n; i++)
+        items[i] = l->items[i];
+    l->items = items;
     for (char *tok = copy, *next; tok; tok = next) {
         next = strchr(tok, ',');
         if (next) *next++ = '\0';
         if (!*tok) cli_usage_error("cannot parse '--%s %s': empty item", o->name, s);
-        l->items = xrealloc((void *)l->items, (size_t)(l->n + 1) * sizeof *l->items);
-        l->items[l->n++] = tok;
+        items[l->n++] = tok;
     }
 }
 

@@ -87,6 +87,7 @@ static void fopt_parse(int argc, char **argv)
     fopt_limit = 3, fopt_rate = 0.5, fopt_flag = 0;
     memset(&fopt_size, 0, sizeof fopt_size);
     memset(&fopt_shard, 0, sizeof fopt_shard);
+    memset(&fopt_methods, 0, sizeof fopt_methods); /* cli_free_owned frees, never resets */
     cli_init("fuzz", fopt_usage);
     fopt_exit_code = -1;
     if (setjmp(fopt_jump) == 0) {
