@@ -33,16 +33,18 @@ static const char *const score_usage[] = {
     "  --bootstrap N          bootstrap resamples (default 1000); --level 0.95",
     "  --paired 0|1           paired comparisons of every two methods (default 1)",
     "  --ground-truth masks|boxes  localisation ground truth (default masks)",
+    "  --reference-saliency FILE  the benign chain's saliency.h5: adds map_stability (Spearman",
+    "                         and top-k overlap of each trial's map with its reference map)",
     "  --<metric>.<param> V   metric parameters, see README (e.g. --pointing_game.tolerance 5)",
     NULL};
 
 struct opts {
     const char *model, *examples, *saliency, *predictions, *out, *gt, *substrate, *outputs[4];
-    const char *sanity_mode, *init;
+    const char *sanity_mode, *init, *reference;
     struct cli_list metrics, methods, layers;
     long long limit, batch, seed, boot, paired, block, tie, mabs, rabs, kabs, aabs, concept, topk;
-    long long dsteps, dstep, isteps, istep, radius, fruns, fsub, isamp, inorm, ssamp;
-    double level, tol, sigma, isigma, sradius;
+    long long dsteps, dstep, isteps, istep, radius, fruns, fsub, isamp, inorm, ssamp, sabs;
+    double level, tol, sigma, isigma, sradius, sfrac;
 };
 
 #define IN(n, p) {.name = (n), .kind = CLI_STRING, .value = (p), .flags = CLI_NOT_PARAM}
@@ -70,8 +72,13 @@ static void to_config(struct score_config *c, const struct opts *o, const struct
     }
     for (int k = 0; k < SCORE_METRIC_COUNT && o->metrics.n == 0; k++) {
         unsigned nd = score_metric_info(k)->needs;
-        c->want[k] = !(nd & SCORE_NEEDS_METHOD) && !(n_obj == 0 && (nd & SCORE_NEEDS_GT));
+        c->want[k] = !(nd & (SCORE_NEEDS_METHOD | SCORE_NEEDS_REFERENCE)) &&
+                     !(n_obj == 0 && (nd & SCORE_NEEDS_GT));
     }
+    if (c->want[SCORE_MAP_STABILITY] && !o->reference)
+        cli_usage_error("cannot score 'map_stability': it needs --reference-saliency");
+    c->want[SCORE_MAP_STABILITY] = o->reference != NULL; /* the reference enables it */
+    c->stability_fraction = o->sfrac, c->stability_abs = (int)o->sabs;
     c->gt_masks = pick("ground-truth", o->gt, gts, 2);
     c->faith.activation = m->activation == MODEL_SIGMOID ? SCORE_ACT_SIGMOID : SCORE_ACT_SOFTMAX;
     c->faith.substrate = pick("deletion.substrate", o->substrate, subs, 3);
@@ -103,7 +110,8 @@ int main(int argc, char **argv)
                      "logit"}, .sanity_mode = "both", .init = "pytorch", .batch = 128,
                      .boot = 1000, .paired = 1, .block = 64, .dsteps = 224, .isteps = 224,
                      .fruns = 100, .fsub = 224, .isamp = 10, .inorm = 1, .ssamp = 10,
-                     .level = 0.95, .isigma = 0.1, .sradius = 0.02};
+                     .level = 0.95, .isigma = 0.1, .sradius = 0.02,
+                     .sfrac = SCORE_STABILITY_TOP_FRACTION};
     const struct cli_option opts[] = {
         IN("model", &o.model), IN("examples", &o.examples), IN("saliency", &o.saliency),
         IN("predictions", &o.predictions), CLI_OUTPUT("out", &o.out),
@@ -135,9 +143,13 @@ int main(int argc, char **argv)
         DBL("sensitivity.radius", &o.sradius, 0, 1e3),
         CLI_OPT("sanity_check.mode", CLI_STRING, &o.sanity_mode),
         CLI_OPT("sanity_check.layers", CLI_LIST, &o.layers),
-        CLI_OPT("sanity_check.init", CLI_STRING, &o.init), CLI_END};
+        CLI_OPT("sanity_check.init", CLI_STRING, &o.init),
+        IN("reference-saliency", &o.reference),
+        DBL("map_stability.top_fraction", &o.sfrac, 1e-9, 1), INT("map_stability.abs", &o.sabs, 0, 1),
+        CLI_END};
     cli_init("score", score_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(o.out);
     if (!o.model || !o.examples || !o.saliency || !o.out)
         cli_usage_error("--model, --examples, --saliency and --out are required");
     struct score_config c;
@@ -161,19 +173,28 @@ int main(int argc, char **argv)
         (o.methods.n && score_data_select(&d, o.methods.items, o.methods.n)))
         cli_fail();
     if (o.limit > 0) score_data_limit(&d, (size_t)o.limit);
+    size_t missing = 0;
+    if (o.reference && score_data_open_reference(&d, o.reference, o.model, &missing)) cli_fail();
+    if (missing)
+        fprintf(stderr, "score: %zu of %zu trials have no trial in '%s' (map_stability NaN)\n",
+                missing, d.T, o.reference);
     to_config(&c, &o, &m, d.n_obj);
     if (score_config_resolve(&c, d.H, d.W)) cli_fail();
     struct h5table_file *out = h5table_create(o.out);
     if (!out) cli_fail();
     struct score_results r;
     char *params = cli_params_json(), *resolved = score_config_json(&c);
-    struct h5table_input in[4] = {{"model", o.model}, {"examples", o.examples},
-                                  {"saliency", o.saliency}, {"predictions", o.predictions}};
+    struct h5table_input in[5] = {{"model", o.model}, {"examples", o.examples},
+                                  {"saliency", o.saliency}};
+    int nin = 3;
+    if (o.predictions) in[nin++] = (struct h5table_input){"predictions", o.predictions};
+    if (o.reference) in[nin++] = (struct h5table_input){"reference_saliency", o.reference};
     int rc = score_run(&r, &c, &m, &d, out);
     if (!rc) score_summarise(&r, &c);
     rc = rc || score_write_tables(&r, &c, &d, out) ||
-         h5table_write_provenance(out, "score", params, in, o.predictions ? 4 : 3) ||
-         h5table_attr_set_str(out, "/", "metric_params", resolved);
+         h5table_write_provenance(out, "score", params, in, nin) ||
+         h5table_attr_set_str(out, "/", "metric_params", resolved) ||
+         score_data_write_chain(&d, out, o.reference ? (int64_t)missing : -1);
     free(params), free(resolved);
     if (rc) {
         h5table_abort(out);

@@ -60,6 +60,8 @@ void score_data_release(struct score_data *d)
     h5table_stream_close(d->masks);
     h5table_close(d->ex);
     h5table_close(d->sal);
+    h5table_close(d->ref);
+    free(d->ref_row);
     free(d->ids), free(d->class_names), free(d->objs), free(d->obj_begin);
     free(d->tid), free(d->tcls), free(d->trow);
     h5table_list_free(d->methods, d->n_methods);
@@ -72,9 +74,10 @@ static const char *hex(char buf[17], uint64_t h)
     return buf;
 }
 
-/* The provenance of `f` (at `path`) must name input `role` with content hash `want`. */
-static int check_input(struct h5table_file *f, const char *path, const char *role,
-                       const char *want_path, uint64_t want)
+/* The provenance of `f` (at `path`) must name input `role` with content hash `want`; `verb`
+ * leads the mismatch message ("score", "use reference saliency"). */
+static int check_input_as(const char *verb, struct h5table_file *f, const char *path,
+                          const char *role, const char *want_path, uint64_t want)
 {
     struct h5table_provenance p;
     h5table_provenance_init(&p);
@@ -87,12 +90,18 @@ static int check_input(struct h5table_file *f, const char *path, const char *rol
     else if (found < 0)
         rc = err_wrap("cannot verify '%s': ", path);
     else if (h != want)
-        rc = err_set("cannot score '%s': it was computed with %s '%s' (content hash %s), not "
+        rc = err_set("cannot %s '%s': it was computed with %s '%s' (content hash %s), not "
                      "with '%s' (content hash %s)",
-                     path, role, src ? src : "?", hex(a, h), want_path, hex(b, want));
+                     verb, path, role, src ? src : "?", hex(a, h), want_path, hex(b, want));
     free(src);
     h5table_provenance_release(&p);
     return rc ? -1 : 0;
+}
+
+static int check_input(struct h5table_file *f, const char *path, const char *role,
+                       const char *want_path, uint64_t want)
+{
+    return check_input_as("score", f, path, role, want_path, want);
 }
 
 static int open_images(struct score_data *d, int C, int H, int W)
@@ -346,4 +355,147 @@ struct h5table_stream *score_data_open_maps(struct score_data *d, const char *me
         return NULL;
     }
     return s;
+}
+
+/* ---- the reference saliency of map_stability ---------------------------------------------- */
+
+/* Content hash of input `role` in f's provenance: 1 found, 0 absent (or no provenance). */
+static int provenance_hash(struct h5table_file *f, const char *role, char **src, uint64_t *h)
+{
+    struct h5table_provenance p;
+    h5table_provenance_init(&p);
+    int found = h5table_read_provenance(f, &p) ? 0 : h5table_provenance_input(&p, role, src, h);
+    h5table_provenance_release(&p);
+    return found > 0;
+}
+
+/* The reference's examples are d's or, for an attacked chain, the ones d's were made from. */
+static int check_reference_examples(struct score_data *d, const char *path)
+{
+    char *src = NULL, a[17], b[17];
+    uint64_t h = 0, parent = 0;
+    if (!provenance_hash(d->ref, "examples", &src, &h))
+        return err_set("cannot verify '%s': its provenance names no examples input", path);
+    int ok = h == d->examples_hash ||
+             (provenance_hash(d->ex, "examples", NULL, &parent) && parent == h);
+    if (!ok)
+        err_set("cannot use reference saliency '%s': it was computed on examples '%s' (content "
+                "hash %s), neither '%s' (content hash %s) nor the examples these were attacked "
+                "from",
+                path, src ? src : "?", hex(a, h), d->examples_path, hex(b, d->examples_hash));
+    free(src);
+    return ok ? 0 : -1;
+}
+
+/* Joins every trial of d to the reference trial with its (example_id, class_id). */
+static int join_reference(struct score_data *d, const char *path, size_t *missing)
+{
+    struct trial_row *rows = NULL;
+    if (h5table_read_table(d->ref, "trials", &trial_schema, (void **)&rows, &d->T_ref) &&
+        h5table_read_table(d->ref, "trials", &trial_schema_norow, (void **)&rows, &d->T_ref))
+        return -1;
+    int rc = 0;
+    for (size_t r = 1; r < d->T_ref && !rc; r++)
+        if (rows[r].example_id < rows[r - 1].example_id)
+            rc = err_set("cannot use reference saliency '%s': trials are not in example_id order "
+                         "(row %zu)",
+                         path, r);
+    d->ref_row = xmalloc((d->T_file ? d->T_file : 1) * sizeof *d->ref_row);
+    size_t r0 = 0;
+    *missing = 0;
+    for (size_t t = 0; t < d->T_file && !rc; t++) {
+        while (r0 < d->T_ref && rows[r0].example_id < d->tid[t])
+            r0++;
+        d->ref_row[t] = -1;
+        for (size_t r = r0; r < d->T_ref && rows[r].example_id == d->tid[t]; r++)
+            if (rows[r].class_id == d->tcls[t]) {
+                d->ref_row[t] = (int64_t)r;
+                break;
+            }
+        *missing += d->ref_row[t] < 0 && t < d->T;
+    }
+    free(rows);
+    return rc;
+}
+
+int score_data_open_reference(struct score_data *d, const char *path, const char *model_path,
+                              size_t *missing)
+{
+    d->ref_path = path;
+    d->ref = h5table_open(path);
+    if (!d->ref ||
+        check_input_as("use reference saliency", d->ref, path, "model", model_path,
+                       d->model_hash) ||
+        check_reference_examples(d, path) || join_reference(d, path, missing))
+        return -1;
+    for (size_t m = 0; m < d->n_methods; m++) {
+        char name[256];
+        snprintf(name, sizeof name, "maps/%s", d->methods[m]);
+        int has = h5table_exists(d->ref, name);
+        if (has < 0) return -1;
+        if (!has)
+            return err_set("cannot score map_stability of method '%s': reference saliency '%s' "
+                           "has no map '%s'",
+                           d->methods[m], path, name);
+        struct h5table_stream *s = score_data_open_ref_maps(d, d->methods[m]);
+        if (!s) return -1;
+        h5table_stream_close(s);
+    }
+    return 0;
+}
+
+struct h5table_stream *score_data_open_ref_maps(struct score_data *d, const char *method)
+{
+    char name[256];
+    uint64_t dims[H5TABLE_MAX_RANK];
+    snprintf(name, sizeof name, "maps/%s", method);
+    struct h5table_stream *s = h5table_stream_open_array(d->ref, name, H5TABLE_F32, 3, dims);
+    if (!s) return NULL;
+    if (dims[0] != d->T_ref || dims[1] != (uint64_t)d->H || dims[2] != (uint64_t)d->W) {
+        err_set("cannot use reference saliency '%s': '%s' is [%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                "], not one %dx%d map per trial (%zu) like '%s'",
+                d->ref_path, name, dims[0], dims[1], dims[2], d->H, d->W, d->T_ref,
+                d->saliency_path);
+        h5table_stream_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int score_data_read_ref_maps(struct score_data *d, struct h5table_stream *s, size_t t0,
+                             size_t t1, float *maps)
+{
+    size_t hw = (size_t)d->H * d->W;
+    for (size_t t = t0; t < t1;) {
+        if (d->ref_row[t] < 0) {
+            t++;
+            continue;
+        }
+        size_t e = t + 1;
+        while (e < t1 && d->ref_row[e] == d->ref_row[e - 1] + 1)
+            e++;
+        if (h5table_stream_read(s, (uint64_t)d->ref_row[t], e - t, maps + (t - t0) * hw))
+            return -1;
+        t = e;
+    }
+    return 0;
+}
+
+int score_data_write_chain(struct score_data *d, struct h5table_file *out, int64_t missing)
+{
+    static const char *const strs[2] = {"attack", "attack_mode"};
+    for (int i = 0; i < 2; i++) {
+        char *v = NULL;
+        int has = h5table_attr_exists(d->ex, "/", strs[i]);
+        int rc = has < 0 || (has && (h5table_attr_get_str(d->ex, "/", strs[i], &v) ||
+                                     h5table_attr_set_str(out, "/", strs[i], v)));
+        free(v);
+        if (rc) return -1;
+    }
+    double eps;
+    int has = h5table_attr_exists(d->ex, "/", "attack_eps");
+    if (has < 0 || (has && (h5table_attr_get_f64(d->ex, "/", "attack_eps", &eps) ||
+                            h5table_attr_set_f64(out, "/", "attack_eps", eps))))
+        return -1;
+    return missing >= 0 ? h5table_attr_set_i64(out, "/", "map_stability_missing", missing) : 0;
 }

@@ -50,6 +50,11 @@ struct score_data {
     size_t n_methods;
     /* model */
     uint64_t model_hash;
+    /* reference saliency.h5 of map_stability (score_data_open_reference), else NULL */
+    const char *ref_path;
+    struct h5table_file *ref;
+    size_t T_ref;     /* trials in the reference */
+    int64_t *ref_row; /* [T_file] the reference trial of each trial, -1 when it has none */
 };
 
 void score_data_init(struct score_data *d);
@@ -85,5 +90,28 @@ int score_data_objects(const struct score_data *d, size_t r, size_t r0, const ui
 
 /* Opens maps/<method> for reading rows (checked [T, H, W] float32 at open). */
 struct h5table_stream *score_data_open_maps(struct score_data *d, const char *method);
+
+/* Opens the reference saliency.h5 of map_stability (the benign chain's, when d's examples
+ * are attacked) after score_data_open and score_data_select: it must come from the same
+ * model (model_path, the one given to score_data_open), from d's examples or the examples they were attacked from (their provenance), be
+ * sorted by example_id and hold every selected method as [T_ref, H, W] float32. Each trial
+ * is joined to the reference trial of the same (example_id, class_id); *missing receives the
+ * number of trials without one (their map_stability is NaN). */
+int score_data_open_reference(struct score_data *d, const char *path, const char *model_path,
+                              size_t *missing);
+
+/* Opens maps/<method> of the reference (checked at score_data_open_reference). */
+struct h5table_stream *score_data_open_ref_maps(struct score_data *d, const char *method);
+
+/* Reads the reference maps of trials [t0, t1) into maps[(t1-t0) * H * W] (trial t0 + i at
+ * row i; rows of trials without a reference are left as they are), in runs of consecutive
+ * reference rows. */
+/* Root attributes of scores.h5 describing the chain: the examples' attack, attack_mode and
+ * attack_eps when they were attacked (bin/attack), and map_stability_missing (trials without a
+ * reference trial) when missing >= 0. */
+int score_data_write_chain(struct score_data *d, struct h5table_file *out, int64_t missing);
+
+int score_data_read_ref_maps(struct score_data *d, struct h5table_stream *s, size_t t0,
+                             size_t t1, float *maps);
 
 #endif

@@ -36,6 +36,7 @@ static const struct score_metric_info metric_table[SCORE_METRIC_COUNT] = {
     {"complexity", "complexity", -1, 0},
     {"sanity_check", "randomisation", -1, SCORE_NEEDS_METHOD},
     {"random_logit", "randomisation", -1, SCORE_NEEDS_METHOD},
+    {"map_stability", "robustness", 1, SCORE_NEEDS_REFERENCE},
 };
 
 static const char *const sim_names[4] = {"spearman_abs", "spearman_signed", "ssim", "hog"};
@@ -69,6 +70,7 @@ void score_config_init(struct score_config *c)
     hog_params_default(&c->random.hog);
     c->sanity_cascading = c->sanity_independent = 1;
     c->n_boot = STATS_BOOT_DEFAULT_N, c->level = 0.95, c->paired = 1, c->block = 64;
+    c->stability_fraction = SCORE_STABILITY_TOP_FRACTION;
 }
 
 int score_config_resolve(struct score_config *c, int H, int W)
@@ -89,6 +91,8 @@ int score_config_resolve(struct score_config *c, int H, int W)
     if (c->faith.blur_radius <= 0) c->faith.blur_radius = r;
     if (c->faith.blur_sigma <= 0) c->faith.blur_sigma = s;
     c->faith.seed = c->random.seed = c->seed;
+    c->stability.k = score_stability_k(c->stability_fraction, (size_t)H * W);
+    c->stability.abs = c->stability_abs;
     if (c->want[SCORE_SANITY_CHECK] && !c->sanity_cascading && !c->sanity_independent)
         return err_set("cannot run sanity_check: neither cascading nor independent mode");
     return 0;
@@ -147,6 +151,9 @@ char *score_config_json(const struct score_config *c)
     jput(&b, "\"sanity_check.init\":\"%s\",\"sanity_check.cascading\":%d,"
          "\"sanity_check.independent\":%d,", init_scheme_name(c->random.init),
          c->sanity_cascading, c->sanity_independent);
+    if (c->want[SCORE_MAP_STABILITY])
+        jput(&b, "\"map_stability.top_fraction\":%.17g,\"map_stability.k\":%zu,"
+             "\"map_stability.abs\":%d,", c->stability_fraction, c->stability.k, c->stability.abs);
     jput(&b, "\"seed\":%llu,\"bootstrap\":%d,\"level\":%.17g}", (unsigned long long)c->seed,
          c->n_boot, c->level);
     return b.s;
@@ -191,6 +198,9 @@ static void make_columns(struct score_results *r, const struct score_config *c)
             add_col(r, m, "_spearman_abs");
             add_col(r, m, "_spearman_signed");
             add_col(r, m, "_hog");
+        } else if (m == SCORE_MAP_STABILITY) {
+            add_col(r, m, "");
+            add_col(r, m, "_topk");
         } else
             add_col(r, m, "");
     }
@@ -218,17 +228,17 @@ struct method_ctx {
     int L, nthreads, max_obj, local, center;
     struct score_local_params lp;
     size_t hw, chw;
-    struct h5table_stream *maps_in, *curve_out[2];
+    struct h5table_stream *maps_in, *curve_out[2], *ref_in;
     /* block buffers */
-    float *maps, *x, *curves, black[MODEL_MAX_CHANNELS];
+    float *maps, *ref_maps, *x, *curves, black[MODEL_MAX_CHANNELS];
     uint8_t *img, *masks;
     double *a, *b;
     struct score_faith_trial *ft;
     int *ex, *cls;
     struct ssim_similarity *sim;
     /* per thread */
-    unsigned char *scratch;
-    size_t scratch_bytes;
+    unsigned char *scratch, *stab_scratch;
+    size_t scratch_bytes, stab_bytes;
     uint8_t *gt;
     struct score_object *objs;
     /* per trial info columns */
@@ -390,6 +400,29 @@ static int block_random(struct method_ctx *x, size_t t0, size_t t1, size_t r0, s
     return 0;
 }
 
+/* map_stability of trials [t0, t1) against their reference maps, in parallel over trials. */
+static int block_stability(struct method_ctx *x, size_t t0, size_t t1)
+{
+    struct score_data *d = x->d;
+    if (score_data_read_ref_maps(d, x->ref_in, t0, t1, x->ref_maps)) return -1;
+    int j = first_col(x->r, SCORE_MAP_STABILITY);
+    long n = (long)(t1 - t0);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        int th = 0;
+#ifdef _OPENMP
+        th = omp_get_thread_num();
+#endif
+        size_t t = t0 + (size_t)i;
+        if (d->ref_row[t] < 0) continue; /* no reference trial: stays NaN */
+        score_stability_trial(&x->res->vals[j][t], &x->res->vals[j + 1][t],
+                              x->ref_maps + (size_t)i * x->hw, x->maps + (size_t)i * x->hw,
+                              x->hw, &x->c->stability,
+                              x->stab_scratch + (size_t)th * x->stab_bytes);
+    }
+    return 0;
+}
+
 static int block_run(struct method_ctx *x, size_t t0, size_t t1)
 {
     struct score_data *d = x->d;
@@ -404,6 +437,7 @@ static int block_run(struct method_ctx *x, size_t t0, size_t t1)
     if (x->lp.which) block_local(x, t0, t1, r0);
     if (x->faith && block_faith(x, t0, t1, r0)) return -1;
     if (x->rnd && block_random(x, t0, t1, r0, r1)) return -1;
+    if (x->ref_in && block_stability(x, t0, t1)) return -1;
     return 0;
 }
 
@@ -450,6 +484,11 @@ static void ctx_buffers(struct method_ctx *x)
     x->scratch_bytes = (score_local_scratch_bytes(d->H, d->W) + 63) / 64 * 64;
     x->scratch = xalloc_aligned((size_t)x->nthreads * x->scratch_bytes);
     x->gt = xmalloc((size_t)x->nthreads * x->hw);
+    if (x->c->want[SCORE_MAP_STABILITY]) {
+        x->ref_maps = xmalloc(B * x->hw * sizeof(float));
+        x->stab_bytes = (score_stability_scratch_bytes(x->hw) + 63) / 64 * 64;
+        x->stab_scratch = xalloc_aligned((size_t)x->nthreads * x->stab_bytes);
+    }
     x->objs = xmalloc((size_t)x->nthreads * (size_t)(x->max_obj ? x->max_obj : 1) *
                       sizeof *x->objs);
     x->gt_area = xmalloc(T * sizeof *x->gt_area);
@@ -464,12 +503,14 @@ static void ctx_buffers(struct method_ctx *x)
 static void ctx_release(struct method_ctx *x)
 {
     h5table_stream_close(x->maps_in);
+    h5table_stream_close(x->ref_in);
     h5table_stream_close(x->curve_out[0]);
     h5table_stream_close(x->curve_out[1]);
     score_random_free(x->rnd);
     free(x->maps), free(x->img), free(x->x), free(x->masks), free(x->curves), free(x->a);
     free(x->b), free(x->ft), free(x->ex), free(x->cls), free(x->sim), free(x->scratch);
     free(x->gt), free(x->objs), free(x->gt_area), free(x->difficult), free(x->rl_class);
+    free(x->ref_maps), free(x->stab_scratch);
 }
 
 static int apply_param(void *user, const char *key, const char *value)
@@ -518,6 +559,8 @@ static int method_open(struct method_ctx *x, const char *method)
     x->lp.center_point = x->center;
     x->maps_in = score_data_open_maps(x->d, method);
     if (!x->maps_in) return -1;
+    if (c->want[SCORE_MAP_STABILITY] && !(x->ref_in = score_data_open_ref_maps(x->d, method)))
+        return -1;
     for (int k = 0; k < 2; k++)
         if (c->want[k ? SCORE_INSERTION : SCORE_DELETION] && open_curve(x, k, method)) return -1;
     if (needs(c, SCORE_NEEDS_METHOD)) {
@@ -610,6 +653,8 @@ static int method_run(struct method_ctx *x, const char *method)
 
 static int check_inputs(const struct score_config *c, const struct score_data *d)
 {
+    if (c->want[SCORE_MAP_STABILITY] && !d->ref)
+        return err_set("cannot score 'map_stability': no --reference-saliency given");
     for (int m = 0; m < SCORE_METRIC_COUNT; m++) {
         if (!c->want[m] || !(metric_table[m].needs & SCORE_NEEDS_GT)) continue;
         if (d->n_obj == 0)

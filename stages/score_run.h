@@ -16,6 +16,7 @@
 #include "pipeline/score_faith.h"
 #include "pipeline/score_local.h"
 #include "pipeline/score_random.h"
+#include "pipeline/score_stability.h"
 #include "stages/score_data.h"
 
 enum score_metric {
@@ -35,6 +36,7 @@ enum score_metric {
     SCORE_COMPLEXITY,
     SCORE_SANITY_CHECK,
     SCORE_RANDOM_LOGIT,
+    SCORE_MAP_STABILITY,
     SCORE_METRIC_COUNT
 };
 
@@ -43,6 +45,7 @@ enum {
     SCORE_NEEDS_GT = 1 << 0,      /* ground-truth regions (objects) */
     SCORE_NEEDS_FORWARD = 1 << 1, /* model forward passes on perturbed inputs */
     SCORE_NEEDS_METHOD = 1 << 2,  /* re-running the attribution method */
+    SCORE_NEEDS_REFERENCE = 1 << 3, /* a reference saliency.h5 (--reference-saliency) */
 };
 
 struct score_metric_info {
@@ -75,6 +78,9 @@ struct score_config {
     double level;
     int paired;     /* compare every pair of methods */
     int block;      /* trials per block */
+    double stability_fraction; /* map_stability: top-k share of the pixels */
+    int stability_abs;         /* map_stability: compare |maps| */
+    struct score_stability_params stability; /* k filled by score_config_resolve */
 };
 
 void score_config_init(struct score_config *c);
