@@ -248,6 +248,13 @@ void mlflowstore_key_sanitise(char *out, size_t cap, const char *in)
         seg = end;
     }
     while (o > 0 && out[o - 1] == '/') o--;
+    /* The cut at lim can leave "." or ".." as the last segment (from a longer segment such as
+     * "..x"); those are path components, not names. */
+    size_t last = o;
+    while (last > 0 && out[last - 1] != '/') last--;
+    if ((o - last == 1 && out[last] == '.') ||
+        (o - last == 2 && out[last] == '.' && out[last + 1] == '.'))
+        memset(out + last, '_', o - last);
     if (o == 0) out[o++] = '_';
     out[o] = '\0';
 }

@@ -234,6 +234,32 @@ static int infer_shape(struct net *net, int i)
 
 /* ---- parameters and arenas ----------------------------------------------------------- */
 
+/* Saturating size arithmetic for arena sizes: absurd shapes (int sides up to 2^31, three of
+ * them per layer, times the batch) overflow size_t; SIZE_MAX then fails the limit check. */
+static size_t sat_mul(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t sat_add(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t sat_r16(size_t n)
+{
+    return n > SIZE_MAX - 15 ? SIZE_MAX : r16(n);
+}
+
+/* 0 when floats fit under NET_MAX_ARENA_BYTES, else -1 with the size and the limit. */
+static int arena_check(const struct net *net, size_t floats, const char *what)
+{
+    if (floats <= NET_MAX_ARENA_BYTES / sizeof(float)) return 0;
+    double gib = (double)floats * sizeof(float) / (double)((size_t)1 << 30);
+    return err_set("cannot build net: %s need %.3g GiB for max batch %d, above the %zu GiB limit",
+                   what, gib, net->max_batch, NET_MAX_ARENA_BYTES >> 30);
+}
+
 static int add_param(struct net *net, int layer, const char *suffix, int trainable, int ndim,
                      const int *shape)
 {
@@ -271,16 +297,24 @@ static void list_params(struct net *net)
     }
 }
 
-static int alloc_params(struct net *net)
+static size_t param_floats_need(const struct net *net)
 {
     int nstate = net->flags & NET_OPT_STATE2 ? 2 : net->flags & NET_OPT_STATE1 ? 1 : 0;
     int grads = !(net->flags & (NET_NO_GRAD | NET_NO_PARAM_GRAD));
     size_t total = 16;
     for (int k = 0; k < net->n_params; k++) {
-        struct net_param *p = &net->params[k];
-        size_t n = r16(tensor_numel(&p->value));
-        total += n * (1 + (p->trainable ? grads + nstate : 0));
+        const struct net_param *p = &net->params[k];
+        size_t n = 1, copies = (size_t)(1 + (p->trainable ? grads + nstate : 0));
+        for (int a = 0; a < p->value.ndim; a++) n = sat_mul(n, (size_t)p->value.shape[a]);
+        total = sat_add(total, sat_mul(sat_r16(n), copies));
     }
+    return total;
+}
+
+static int alloc_params(struct net *net, size_t total)
+{
+    int nstate = net->flags & NET_OPT_STATE2 ? 2 : net->flags & NET_OPT_STATE1 ? 1 : 0;
+    int grads = !(net->flags & (NET_NO_GRAD | NET_NO_PARAM_GRAD));
     net->param_floats = total;
     net->param_arena = aligned_alloc(64, total * sizeof(float));
     if (!net->param_arena)
@@ -324,21 +358,30 @@ static int is_conv_with_param_grads(const struct net *net, const struct net_laye
     return is_conv_with_grads(net, L) && !(net->flags & NET_NO_PARAM_GRAD);
 }
 
-static int alloc_acts(struct net *net)
+/* Activation arena floats (saturated at SIZE_MAX); sets scratch_floats and thread_scratch. */
+static size_t act_floats_need(struct net *net)
 {
     int grads = !(net->flags & NET_NO_GRAD);
     size_t mb = (size_t)net->max_batch, total = 16;
     for (int i = 0; i < net->n_layers; i++) {
-        struct net_layer *L = &net->layers[i];
-        total += r16(mb * L->size) * (1 + grads);
-        if (L->spec.kind == NET_BATCHNORM) total += 2 * r16((size_t)L->c);
-        if (L->spec.kind == NET_CONV2D) total += conv2d_wpack_floats(&L->conv);
-        if (is_conv_with_grads(net, L)) total += conv2d_wflip_floats(&L->conv);
+        const struct net_layer *L = &net->layers[i];
+        total = sat_add(total, sat_mul(sat_r16(sat_mul(mb, L->size)), (size_t)(1 + grads)));
+        if (L->spec.kind == NET_BATCHNORM) total = sat_add(total, 2 * r16((size_t)L->c));
+        if (L->spec.kind == NET_CONV2D) total = sat_add(total, conv2d_wpack_floats(&L->conv));
+        if (is_conv_with_grads(net, L)) total = sat_add(total, conv2d_wflip_floats(&L->conv));
         if (is_conv_with_param_grads(net, L))
-            total += CONV_DW_CHUNKS * conv2d_part_floats(&L->conv);
+            total = sat_add(total, sat_mul(CONV_DW_CHUNKS, conv2d_part_floats(&L->conv)));
     }
+    /* scratch only for nets that fit: its conv sizes are plain size_t arithmetic */
+    if (total > NET_MAX_ARENA_BYTES / sizeof(float)) return total;
     net->scratch_floats = scratch_need(net);
-    total += net->scratch_floats;
+    return sat_add(total, net->scratch_floats);
+}
+
+static int alloc_acts(struct net *net, size_t total)
+{
+    int grads = !(net->flags & NET_NO_GRAD);
+    size_t mb = (size_t)net->max_batch;
     net->act_floats = total;
     net->act_arena = aligned_alloc(64, total * sizeof(float));
     net->keys = calloc(mb, sizeof(uint64_t));
@@ -392,13 +435,14 @@ static int build_layers(struct net *net, const struct net_layer_spec *spec)
             return err_set("cannot build net: two layers are named '%s'", L->spec.name);
         if (i > 0 && resolve_inputs(net, i) < 0) return -1;
         if (infer_shape(net, i) < 0) return -1;
-        L->size = (size_t)L->c * L->h * L->w;
+        L->size = sat_mul(sat_mul((size_t)L->c, (size_t)L->h), (size_t)L->w);
     }
     return 0;
 }
 
-int net_build(struct net **out, const struct net_layer_spec *spec, int n_layers, int max_batch,
-              unsigned flags)
+/* The net without its arenas: layers validated and shaped, parameters listed. */
+static int net_shape(struct net **out, const struct net_layer_spec *spec, int n_layers,
+                     int max_batch, unsigned flags)
 {
     *out = NULL;
     if (n_layers < 1 || !spec) return err_set("cannot build net: no layers");
@@ -417,16 +461,45 @@ int net_build(struct net **out, const struct net_layer_spec *spec, int n_layers,
     net->params = calloc((size_t)n_layers * 4, sizeof(*net->params));
     if (!net->layers || !net->params) {
         err_set("cannot build net: out of memory");
-        goto fail;
+        net_free(net);
+        return -1;
     }
-    if (build_layers(net, spec) < 0) goto fail;
+    if (build_layers(net, spec) < 0) {
+        net_free(net);
+        return -1;
+    }
     list_params(net);
-    if (alloc_params(net) < 0 || alloc_acts(net) < 0) goto fail;
     *out = net;
     return 0;
-fail:
+}
+
+int net_build(struct net **out, const struct net_layer_spec *spec, int n_layers, int max_batch,
+              unsigned flags)
+{
+    struct net *net;
+    if (net_shape(&net, spec, n_layers, max_batch, flags) < 0) return -1;
+    /* sizes checked before anything big is allocated (activations first: their check also
+     * covers a linear layer whose input is too big for the int shape of its weight) */
+    size_t acts = act_floats_need(net), params = param_floats_need(net);
+    if (arena_check(net, acts, "activations") < 0 || arena_check(net, params, "parameters") < 0 ||
+        alloc_acts(net, acts) < 0 || alloc_params(net, params) < 0) {
+        net_free(net);
+        return -1;
+    }
+    *out = net;
+    return 0;
+}
+
+int net_arena_need(const struct net_layer_spec *spec, int n_layers, int max_batch,
+                   unsigned flags, size_t *params, size_t *acts)
+{
+    struct net *net;
+    *params = *acts = 0;
+    if (net_shape(&net, spec, n_layers, max_batch, flags) < 0) return -1;
+    *acts = sat_mul(act_floats_need(net), sizeof(float));
+    *params = sat_mul(param_floats_need(net), sizeof(float));
     net_free(net);
-    return -1;
+    return 0;
 }
 
 void net_free(struct net *net)

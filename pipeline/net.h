@@ -216,6 +216,15 @@ int net_max_batch(const struct net *net);
 /* Bytes in the parameter and activation arenas. */
 void net_arena_bytes(const struct net *net, size_t *params, size_t *acts);
 
+/* net_build refuses (before allocating) a net whose parameter or activation arena would exceed
+ * this many bytes: a corrupt or absurd architecture fails with a message ("cannot build net:
+ * activations need 48 GiB for max batch 2, above the 8 GiB limit") instead of taking the
+ * machine's memory. net_arena_need gives both arena sizes in bytes without allocating them
+ * (saturated at SIZE_MAX; 0 or -1 as net_build, for callers with a smaller budget). */
+#define NET_MAX_ARENA_BYTES ((size_t)8 << 30)
+int net_arena_need(const struct net_layer_spec *spec, int n_layers, int max_batch,
+                   unsigned flags, size_t *params, size_t *acts);
+
 /* Promise (frozen 1) that the weights stay unchanged until the next call with 0: the net then
  * keeps the packed and flipped forms of conv weights it derives, instead of rebuilding them on
  * every forward/backward call (about 10% at batch 1). Writing weights while frozen leaves

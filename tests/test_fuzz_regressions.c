@@ -175,6 +175,42 @@ static void fuzzreg_coco_limits(void)
     free(json);
 }
 
+/* net_build refuses a net whose arenas exceed NET_MAX_ARENA_BYTES, before allocating them
+ * (regressions/model_arch/arena_48g; arena_3g, under the limit, is skipped by the harness), and
+ * mlflowstore_key_sanitise no longer cuts a key to a "." last segment
+ * (regressions/mlflow/key_sanitise_cut_dot). */
+static void fuzzreg_arena_and_key(const char *root)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/regressions/model_arch/arena_48g", root);
+    size_t n = 0;
+    uint8_t *data = fuzzreg_slurp(path, &n);
+    char *json = data ? fuzz_strndup(data, n) : NULL;
+    struct net_layer_spec *specs = NULL;
+    int nl = 0;
+    struct model m;
+    model_init(&m);
+    CHECK(json && model_arch_parse(json, "arena_48g", &specs, &nl) == 0 &&
+              model_build(&m, specs, nl, 2, 0) != 0 && m.net == NULL &&
+              strstr(err_msg(), "activations need 48 GiB for max batch 2, above the 8 GiB limit"),
+          "fuzzreg_net_arena_limit", "%s", err_msg());
+    model_release(&m);
+    free(specs);
+    free(json);
+    free(data);
+
+    snprintf(path, sizeof path, "%s/regressions/mlflow/key_sanitise_cut_dot", root);
+    data = fuzzreg_slurp(path, &n);
+    char *a = NULL, *b = NULL, *c = NULL, key[MLFLOWSTORE_KEY_MAX + 1] = "";
+    if (data && n > 0) {
+        fmlf_split(data + 1, n - 1, &a, &b, &c);
+        mlflowstore_key_sanitise(key, sizeof key, a);
+    }
+    CHECK(data && mlflowstore_key_valid(key), "fuzzreg_mlflow_key_cut", "key '%s'", key);
+    free(a), free(b), free(c);
+    free(data);
+}
+
 int main(void)
 {
     const char *root = getenv("FUZZ_DATA_DIR") ? getenv("FUZZ_DATA_DIR") : "tests/fuzz";
@@ -191,5 +227,6 @@ int main(void)
     fuzzreg_idx_side();
     fuzzreg_coco_limits();
     fuzzreg_h5();
+    fuzzreg_arena_and_key(root);
     return check_summary();
 }

@@ -121,6 +121,15 @@ static void test_keys(void)
     for (int i = 1; i < 299; i += 2) big[i] = 'b';
     mlflowstore_key_sanitise(out, sizeof out, big);
     sok &= mlflowstore_key_valid(out) && strlen(out) <= 250;
+    /* the 250-byte cut must not leave "." or ".." as the last segment (found by fuzz_mlflow) */
+    for (int k = 247; k <= 248; k++) {
+        memset(big, 'k', (size_t)k);
+        snprintf(big + k, sizeof big - (size_t)k, "/..x");
+        mlflowstore_key_sanitise(out, sizeof out, big);
+        const char *tail = strrchr(out, '/');
+        sok &= mlflowstore_key_valid(out) && strlen(out) == 250 && tail &&
+               !strcmp(tail, k == 247 ? "/__" : "/_");
+    }
     CHECK(sok, "mlflowstore_key_sanitise", "sanitised keys wrong");
 }
 

@@ -3,6 +3,7 @@
  * max |a-b| <= 1e-4 * max(1, |b|)), build-time validation messages, 1- vs 2-thread bitwise
  * equality of a whole forward+backward, backward seeds/stops at intermediate layers, forward
  * ranges, backward rules (guided, deconvnet, custom hook) and dropout determinism. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,44 @@ static void test_validation(void)
     expect_build_error("net_err_dropout_p", s, 3, "not in [0, 1)");
     s[0] = sp_input(0, 8, 8);
     expect_build_error("net_err_input_shape", s, 1, "bad input shape");
+}
+
+/* net_build refuses arenas above NET_MAX_ARENA_BYTES before allocating them (a fuzzed
+ * architecture with a 3x8192x8192 input used to get 3.2 GB allocated and zeroed). */
+static void test_arena_limit(void)
+{
+    struct net_layer_spec s[5];
+    s[0] = sp_input(3, 32768, 32768); /* 48 GiB of activations at batch 2 */
+    s[1] = sp(NET_GLOBAL_AVGPOOL, "g");
+    s[2] = sp_linear("fc", 2);
+    expect_build_error("net_arena_limit_activations", s, 3,
+                       "activations need 48 GiB for max batch 2, above the 8 GiB limit");
+    s[0] = sp_input(INT_MAX, INT_MAX, INT_MAX); /* c*h*w overflows size_t */
+    expect_build_error("net_arena_limit_overflow", s, 3, "above the 8 GiB limit");
+    s[0] = sp_input(1, 256, 256);
+    s[1] = sp_linear("fc", 65536); /* a 65536x65536 weight: 16 GiB */
+    expect_build_error("net_arena_limit_parameters", s, 2, "parameters need 32 GiB");
+    size_t p = 0, a = 0, p2 = 0, a2 = 0;
+    CHECK(net_arena_need(s, 2, 2, 0, &p, &a) == 0 && p > NET_MAX_ARENA_BYTES &&
+              a < NET_MAX_ARENA_BYTES,
+          "net_arena_need_big", "params %zu acts %zu", p, a);
+    s[0] = sp_input(3, 8, 8);
+    s[1] = sp_conv("c1", 4, 3, 3, 1, 1, 1, 1, 1);
+    s[2] = sp(NET_RELU, "r");
+    s[3] = sp(NET_GLOBAL_AVGPOOL, "g");
+    s[4] = sp_linear("fc", 2);
+    struct net *net = NULL;
+    int rc = net_arena_need(s, 5, 4, 0, &p, &a);
+    if (CHECK(rc == 0 && net_build(&net, s, 5, 4, 0) == 0, "net_arena_need_small", "%s",
+              err_msg())) {
+        net_arena_bytes(net, &p2, &a2);
+        CHECK(p == p2 && a == a2, "net_arena_need_matches", "need %zu/%zu, built %zu/%zu", p, a,
+              p2, a2);
+    }
+    net_free(net);
+    s[1].stride[0] = 0;
+    CHECK(net_arena_need(s, 5, 4, 0, &p, &a) < 0 && strstr(err_msg(), "bad stride") && p == 0,
+          "net_arena_need_invalid", "%s", err_msg());
 }
 
 /* ---- behaviour on a random-weight net ------------------------------------------------- */
@@ -668,6 +707,7 @@ int main(void)
     fixture("resnet", spec_resnet);
     fixture("concat", spec_concat);
     test_validation();
+    test_arena_limit();
     test_threads(spec_resnet, "resnet");
     test_threads(spec_wide, "wide");
     test_threads_saliency(spec_resnet, "resnet");

@@ -10,6 +10,9 @@
 #include "formats/model.h"
 
 #define FARCH_MAX_FLOPS 2e7 /* per example: larger nets are built but not run */
+/* Nets whose arenas (net_arena_need) exceed this are not built: the fuzzer's malloc limit is
+ * 2 GB. Above NET_MAX_ARENA_BYTES, model_build must refuse them (before allocating). */
+#define FARCH_MAX_ARENA ((size_t)256 << 20)
 
 static int farch_spec_equal(const struct net_layer_spec *a, const struct net_layer_spec *b)
 {
@@ -94,7 +97,13 @@ int fuzz_model_arch(const uint8_t *data, size_t size)
     farch_roundtrip(specs, n);
     struct model m;
     model_init(&m);
-    if (model_build(&m, specs, n, 2, 0) == 0) {
+    size_t pb = 0, ab = 0;
+    if (net_arena_need(specs, n, 2, 0, &pb, &ab) == 0 &&
+        (pb > FARCH_MAX_ARENA || ab > FARCH_MAX_ARENA)) {
+        if (pb > NET_MAX_ARENA_BYTES || ab > NET_MAX_ARENA_BYTES)
+            FUZZ_CHECK(model_build(&m, specs, n, 2, 0) != 0 && fuzz_msg_ok("cannot build ") &&
+                       m.net == NULL);
+    } else if (model_build(&m, specs, n, 2, 0) == 0) {
         FUZZ_CHECK(m.n_classes >= 1 && m.channels >= 1 && m.channels <= MODEL_MAX_CHANNELS);
         farch_run(&m);
     } else {

@@ -15,6 +15,7 @@
 #include "formats/model.h"
 
 #define FMOD_MAX_PARAM_FLOATS ((size_t)1 << 20)
+#define FMOD_MAX_ACT_BYTES ((size_t)256 << 20) /* bigger nets are not built (malloc limit) */
 #define FMOD_MAX_EDITS 8
 
 struct fmod_edit {
@@ -153,7 +154,10 @@ int fuzz_model_file(const uint8_t *data, size_t size)
     model_init(&m);
     model_init(&back);
     size_t pbytes = 0, abytes = 0;
-    if (model_arch_parse(arch, "fuzz", &specs, &n) || model_build(&m, specs, n, 1, NET_NO_GRAD))
+    if (model_arch_parse(arch, "fuzz", &specs, &n) ||
+        net_arena_need(specs, n, 1, NET_NO_GRAD, &pbytes, &abytes) ||
+        abytes > FMOD_MAX_ACT_BYTES || pbytes > FMOD_MAX_PARAM_FLOATS * sizeof(float) ||
+        model_build(&m, specs, n, 1, NET_NO_GRAD))
         goto done;
     net_arena_bytes(m.net, &pbytes, &abytes);
     if (pbytes > FMOD_MAX_PARAM_FLOATS * sizeof(float)) goto done;

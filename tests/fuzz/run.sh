@@ -47,8 +47,16 @@ for t in "$@"; do
 done
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
+# CPU seconds used by finished children so far (user + system), from the shell's `times` (run
+# in this shell: in a $(...) subshell it would count that subshell's children only).
+child_cpu() {
+    times >$B/times.txt
+    tail -n 1 $B/times.txt | awk '{s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m");
+        s += a[1] * 60 + a[2] } printf "%.0f", s}'
+}
+
 status=0
-printf '%-14s %10s %8s %6s %7s %6s %s\n' target execs exec/s cov ft corpus crashes
+printf '%-14s %6s %10s %8s %6s %7s %6s %s\n' target cpu_s execs exec/s cov ft corpus crashes
 for t in "$@"; do
     work=$B/corpus/$t arts=$B/artifacts/$t log=$B/fuzz_$t.log
     mkdir -p "$work" "$arts"
@@ -59,6 +67,7 @@ for t in "$@"; do
     # h5table's regressions crash libhdf5 on purpose (precheck off): not used as seeds
     [ -d "$regs" ] && [ "$t" != h5table ] && set -- "$@" "$regs"
     before=$(ls "$arts" | wc -l)
+    child_cpu >$B/cpu0.txt
     # h5table: libhdf5 itself crashes on some corrupt files, so the target runs in fork mode
     # (keeps going after crashes) without h5table_open's precheck; each crash is then replayed
     # with the precheck on, which must turn it into a clean refusal ("contained").
@@ -74,6 +83,8 @@ for t in "$@"; do
         -timeout=20 -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_RSS_MB" \
         -artifact_prefix="$arts/" $mode $dict "$@" >"$log" 2>&1
     rc=$?
+    child_cpu >$B/cpu1.txt
+    cpu=$(( $(cat $B/cpu1.txt) - $(cat $B/cpu0.txt) ))
     unset SALBENCH_H5_PRECHECK
     execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')
     speed=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -n 1 | awk '{print $2+0}')
@@ -86,7 +97,7 @@ for t in "$@"; do
     ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
     corp=$(ls "$work" | wc -l)
     crashes=$(( $(ls "$arts" | wc -l) - before ))
-    printf '%-14s %10s %8s %6s %7s %6s %s\n' "$t" "$execs" "${speed:-0}" "${cov:-?}" "${ft:-?}" \
+    printf '%-14s %6s %10s %8s %6s %7s %6s %s\n' "$t" "$cpu" "$execs" "${speed:-0}" "${cov:-?}" "${ft:-?}" \
         "$corp" "$crashes"
     if [ -n "$mode" ]; then
         # Triage: replayed with the precheck on, a crash must be refused cleanly.
