@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the Debian packages salbench needs and installs the missing ones when run as root
 # (apt-get update first); otherwise prints the one apt-get line to run and fails.
-# Usage: build-aux/deps.sh build|test|data|bench
+# Usage: build-aux/deps.sh build|test|data|bench|fuzz
 set -eu
 build="make gcc pkg-config libhdf5-dev libpng-dev libcjson-dev libxxhash-dev zlib1g-dev"
 test="$build dataset-fashion-mnist hdf5-tools xxhash python3-h5py python3-tables python3-pandas python3-numpy python3-yaml"
@@ -10,7 +10,9 @@ case "${1:-build}" in
     test) want=$test ;;
     data) want="$build dataset-fashion-mnist" ;;
     bench) want="$test python3-torch libopenblas0-pthread" ;;
-    *) echo "deps.sh: cannot check 'packages': unknown set '$1' (build, test, data, bench)" >&2; exit 2 ;;
+    # libFuzzer (libclang_rt.fuzzer) is in libclang-rt-14-dev, only recommended by clang
+    fuzz) want="$build clang libclang-rt-14-dev" ;;
+    *) echo "deps.sh: cannot check 'packages': unknown set '$1' (build, test, data, bench, fuzz)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
