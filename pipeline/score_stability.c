@@ -23,9 +23,9 @@ size_t score_stability_k(double fraction, size_t n)
 
 size_t score_stability_scratch_bytes(size_t n)
 {
-    /* Spearman's scratch, reused for the top-k (keys 16n + order 4n + marks n <= 40n), then
-     * the two |map| copies when abs is set. */
-    return align8(stats_spearman_scratch_bytes(n)) + 2 * align8(n * sizeof(float));
+    /* two rank vectors (16n), keys (16n), order (4n), top-k marks (n), then the two |map|
+     * copies when abs is set */
+    return align8(37 * n) + 2 * align8(n * sizeof(float));
 }
 
 /* 1 when x[n] holds a non-finite value or a single value. */
@@ -45,7 +45,7 @@ void score_stability_trial(double *rho, double *topk, const float *ref, const fl
     if (n < 2 || degenerate(ref, n) || degenerate(map, n)) return;
     unsigned char *s = scratch;
     if (p->abs) {
-        float *a = (float *)(s + align8(stats_spearman_scratch_bytes(n)));
+        float *a = (float *)(s + align8(37 * n));
         float *b = a + align8(n * sizeof(float)) / sizeof(float);
         for (size_t i = 0; i < n; i++)
             a[i] = fabsf(ref[i]), b[i] = fabsf(map[i]);
@@ -53,17 +53,20 @@ void score_stability_trial(double *rho, double *topk, const float *ref, const fl
         /* |x| can be constant where x was not (a map of +-c) */
         if (degenerate(ref, n) || degenerate(map, n)) return;
     }
-    *rho = stats_spearman_f32(ref, map, n, scratch);
+    /* Spearman = Pearson of the average ranks (stats_spearman_f32); each map is sorted once
+     * for both its ranks and its top k. */
+    double *ra = (double *)s, *rb = ra + n;
+    uint64_t *keys = (uint64_t *)(rb + n);
+    uint32_t *order = (uint32_t *)(keys + 2 * n);
+    unsigned char *mark = (unsigned char *)(order + n);
     size_t k = p->k < 1 ? 1 : p->k > n ? n : p->k, hits = 0;
-    uint64_t *keys = (uint64_t *)s;
-    uint32_t *order = (uint32_t *)(s + 16 * n);
-    unsigned char *mark = s + 20 * n;
     memset(mark, 0, n);
-    stats_order_desc_f32(order, ref, n, keys);
+    stats_ranks_order_f32(ra, order, ref, n, keys);
     for (size_t i = 0; i < k; i++)
         mark[order[i]] = 1;
-    stats_order_desc_f32(order, map, n, keys);
+    stats_ranks_order_f32(rb, order, map, n, keys);
     for (size_t i = 0; i < k; i++)
         hits += mark[order[i]];
+    *rho = stats_pearson(ra, rb, n);
     *topk = (double)hits / (double)k;
 }

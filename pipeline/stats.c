@@ -119,6 +119,21 @@ void stats_ranks_f32(double *rank, const float *x, size_t n, void *scratch)
     }
 }
 
+void stats_ranks_order_f32(double *rank, uint32_t *order, const float *x, size_t n,
+                           uint64_t *keys)
+{
+    stats_order_desc_f32(order, x, n, keys);
+    for (size_t i = 0; i < n;) { /* as stats_ranks_f32: a tie group at i..j, ranks n-j..n-i */
+        size_t j = i;
+        while (j + 1 < n && x[order[j + 1]] == x[order[i]])
+            j++;
+        double r = (double)n - 0.5 * (double)(i + j);
+        for (size_t k = i; k <= j; k++)
+            rank[order[k]] = r;
+        i = j + 1;
+    }
+}
+
 /* ---- correlation -------------------------------------------------------------------------- */
 
 double stats_pearson(const double *x, const double *y, size_t n)

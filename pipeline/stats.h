@@ -27,6 +27,10 @@ void stats_order_desc_f32_naive(uint32_t *order, const float *x, size_t n, uint6
  * f64: scratch = 2n uint32 (stable merge sort); f32: scratch = n uint32 + 2n uint64. */
 void stats_ranks_f64(double *rank, const double *x, size_t n, uint32_t *scratch);
 void stats_ranks_f32(double *rank, const float *x, size_t n, void *scratch);
+/* The same average ranks plus the order they come from (order[n] as stats_order_desc_f32
+ * gives it, keys: scratch of 2n uint64), for callers that need both (one sort instead of two). */
+void stats_ranks_order_f32(double *rank, uint32_t *order, const float *x, size_t n,
+                           uint64_t *keys);
 
 /* ---- correlation -------------------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pipeline/score_stability.h"
+#include "pipeline/stats.h"
 #include "tests/check.h"
 
 static void *scratch_for(size_t n)
@@ -128,6 +129,18 @@ static void test_random(void)
     run(&rho, &tk, x, y, N, 58, 0);
     CHECK(fabs(rho - ref) < 1e-12 && rho > 0.5 && rho < 1 && tk >= 0 && tk <= 1,
           "stability_spearman_vs_naive", "rho %.17g naive %.17g", rho, ref);
+    /* one sort per map gives the very ranks (and so the very rho) of stats_spearman_f32 */
+    void *s2 = malloc(stats_spearman_scratch_bytes(N));
+    double sp = stats_spearman_f32(x, y, N, s2);
+    static double r1[N], r2[N];
+    static uint32_t order[N], order2[N];
+    static uint64_t keys[2 * N];
+    stats_ranks_f32(r1, x, N, s2);
+    stats_ranks_order_f32(r2, order, x, N, keys);
+    stats_order_desc_f32(order2, x, N, keys);
+    free(s2);
+    CHECK(rho == sp && memcmp(r1, r2, sizeof r1) == 0 && memcmp(order, order2, sizeof order) == 0,
+          "stability_ranks_order_same_as_stats", "rho %.17g stats %.17g", rho, sp);
 }
 
 int main(void)
