@@ -403,6 +403,7 @@ int main(int argc, char **argv)
         CLI_END};
     cli_init("attack", attack_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(A.out);
     if (!A.model_path || !A.examples_path || !A.out || !A.kind_name)
         cli_usage_error("--model, --examples, --out and --attack are required");
     attack_options(&A);

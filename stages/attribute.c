@@ -535,6 +535,7 @@ int main(int argc, char **argv)
     cli_init("attribute", attribute_usage);
     argc = attr_take_overrides(&s, argc, argv);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(s.out);
     if (!s.model_path || !s.examples_path || !s.out)
         cli_usage_error("missing --model, --examples or --out");
     attr_params(&s);

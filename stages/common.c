@@ -3,6 +3,7 @@
  * print and exit, unlike pipeline/ and formats/. */
 #include "stages/common.h"
 
+#include "formats/atomicfile.h"
 #include "formats/h5table.h"
 #include "pipeline/err.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -23,11 +25,21 @@ static const char *const *cli_usage_lines;
 static const struct cli_option *cli_opts;
 static char **cli_owned; /* copies made for CLI_LIST items, freed at exit */
 static size_t cli_nowned;
+static double cli_now(void);
+
+/* Timing record state (cli_set_output). The exit code starts as "failed" so that a main which
+ * returns without cli_exit is not recorded as a success. */
+static double cli_t0;
+static int cli_argc;
+static char **cli_argv;
+static char *cli_time_path;
+static int cli_exit_code = CLI_EXIT_RUNTIME;
 
 void cli_init(const char *stage, const char *const *usage)
 {
     cli_name = stage;
     cli_usage_lines = usage;
+    cli_t0 = cli_now();
 }
 
 const char *cli_stage(void)
@@ -49,6 +61,7 @@ static void cli_vreport(const char *fmt, va_list ap)
 
 _Noreturn void cli_usage_error(const char *fmt, ...)
 {
+    cli_exit_code = CLI_EXIT_USAGE;
     va_list ap;
     va_start(ap, fmt);
     cli_vreport(fmt, ap);
@@ -60,12 +73,14 @@ _Noreturn void cli_usage_error(const char *fmt, ...)
 
 _Noreturn void cli_fail(void)
 {
+    cli_exit_code = CLI_EXIT_RUNTIME;
     fprintf(stderr, "%s: %s\n", cli_name, err_msg()[0] ? err_msg() : "failed (no message)");
     exit(CLI_EXIT_RUNTIME);
 }
 
 _Noreturn void cli_die(const char *fmt, ...)
 {
+    cli_exit_code = CLI_EXIT_RUNTIME;
     va_list ap;
     va_start(ap, fmt);
     cli_vreport(fmt, ap);
@@ -77,9 +92,9 @@ int cli_exit(int code)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "%s: cannot write 'stdout': %s\n", cli_name, strerror(errno));
-        return CLI_EXIT_RUNTIME;
+        return cli_exit_code = CLI_EXIT_RUNTIME;
     }
-    return code;
+    return cli_exit_code = code;
 }
 
 static _Noreturn void cli_oom(size_t n)
@@ -298,6 +313,8 @@ static void cli_apply(const struct cli_option *o, const char *v)
 int cli_parse(const struct cli_option *opts, int argc, char **argv)
 {
     cli_opts = opts;
+    cli_argc = argc;
+    cli_argv = argv;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -414,6 +431,59 @@ char *cli_params_json(void)
     }
     cli_put(&b, "}");
     return b.s;
+}
+
+/* ---- timing record ----------------------------------------------------------------------- */
+
+/* Runs from exit(): builds the JSON and writes it with atomicfile; a failure cannot change the
+ * exit status any more. (Out of memory here would call exit()
+ * again through xrealloc; the buffer is a few hundred bytes.) */
+static void cli_write_timing(void)
+{
+    if (!cli_time_path) return;
+    struct rusage self, kids;
+    memset(&self, 0, sizeof self);
+    memset(&kids, 0, sizeof kids);
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    double cpu = (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+                          kids.ru_stime.tv_sec) +
+                 1e-6 * (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec +
+                                 kids.ru_utime.tv_usec + kids.ru_stime.tv_usec);
+    struct cli_buf b = {malloc(512), 0, 512};
+    if (!b.s) goto done;
+    b.s[0] = '\0';
+    cli_put(&b, "{\"stage\": ");
+    cli_put_string(&b, cli_name);
+    cli_put(&b, ", \"exit_code\": %d, \"wall_seconds\": %.6f, \"cpu_seconds\": %.6f, "
+            "\"max_rss_kb\": %ld, \"argv\": [", cli_exit_code, cli_now() - cli_t0, cpu,
+            (long)self.ru_maxrss);
+    for (int i = 0; i < cli_argc; i++) {
+        if (i) cli_put(&b, ", ");
+        cli_put_string(&b, cli_argv[i]);
+    }
+    cli_put(&b, "]}\n");
+    /* Silent when the stage failed: its one error line is already out, and the cause (a
+     * read-only or full directory) is usually the same. */
+    if (atomicfile_write_all(cli_time_path, b.s, b.n) && cli_exit_code == 0)
+        fprintf(stderr, "%s: %s\n", cli_name, err_msg());
+done:
+    free(b.s);
+    free(cli_time_path);
+    cli_time_path = NULL;
+}
+
+void cli_set_output(const char *out)
+{
+    if (!out || !*out) return;
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    if (!cli_time_path) atexit(cli_write_timing);
+    free(cli_time_path);
+    cli_time_path = xmalloc(n + sizeof ".time.json");
+    memcpy(cli_time_path, out, n);
+    memcpy(cli_time_path + n, ".time.json", sizeof ".time.json");
 }
 
 /* ---- shards ------------------------------------------------------------------------------ */

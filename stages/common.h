@@ -100,6 +100,18 @@ _Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  * main to return. */
 int cli_exit(int code);
 
+/* Stage timing record: after parsing, a stage with an output calls cli_set_output(out) (NULL:
+ * no-op). At exit a JSON record "<out>.time.json" (trailing '/' of a directory output dropped)
+ * is written atomically beside it, on success and on failure alike:
+ *   {"stage": "score", "exit_code": 0, "wall_seconds": 1.25, "cpu_seconds": 2.5,
+ *    "max_rss_kb": 51200, "argv": ["bin/score", "--out", "..."]}
+ * wall from cli_init, cpu = user + system of the process and its waited-for children
+ * (getrusage), max_rss_kb of the process. exit_code is what cli_exit returned or the code of
+ * cli_fail/cli_die/cli_usage_error; a main that returns without cli_exit is recorded as 1. A
+ * process killed by a signal leaves no record (its output is missing too). aggregate reads
+ * these as MLflow system metrics; tables stay free of wall-clock times. */
+void cli_set_output(const char *out);
+
 /* Allocation that cannot fail: on OOM prints "<stage>: cannot allocate N bytes: out of
  * memory" and exits 1. xcalloc checks n * size for overflow. */
 void *xmalloc(size_t n);

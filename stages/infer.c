@@ -245,6 +245,7 @@ int main(int argc, char **argv)
         CLI_END};
     cli_init("infer", infer_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(s.out);
     if (!s.model_path || !s.examples_path || !s.out)
         cli_usage_error("--model, --examples and --out are required");
     model_init(&s.m);

@@ -597,6 +597,7 @@ int main(int argc, char **argv)
         CLI_END};
     cli_init("load", load_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(L.out);
     if (!L.out) cli_usage_error("missing --out FILE");
     int nsrc = !!L.coco + !!L.folder + !!(L.idx_images || L.idx_labels);
     if (nsrc != 1)

@@ -384,6 +384,7 @@ int main(int argc, char **argv)
         CLI_END};
     cli_init("merge", merge_usage);
     int first = cli_parse(opts, argc, argv);
+    cli_set_output(M.out);
     if (!M.out) cli_usage_error("missing --out FILE");
     if (first >= argc) cli_usage_error("no parts to merge");
     M.np = argc - first;

@@ -383,6 +383,7 @@ int main(int argc, char **argv)
         CLI_RANGE("limit-test", CLI_INT, &R.limit[1], 0, 1e12), CLI_END};
     cli_init("roar", roar_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(R.out);
     if (!R.model_path || !R.paths[0] || !R.paths[1] || !R.paths[2] || !R.paths[3] || !R.out)
         cli_usage_error("--model, --train-examples, --train-saliency, --test-examples, "
                         "--test-saliency and --out are required");

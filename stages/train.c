@@ -473,6 +473,7 @@ int main(int argc, char **argv)
         CLI_END};
     cli_init("train", train_usage);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    cli_set_output(t.out);
     if (!t.examples_path || !t.out) cli_usage_error("--examples and --out are required");
     if (!t.arch_path == !t.init_path) cli_usage_error("give exactly one of --arch and --init");
     train_configure(&t);
