@@ -121,6 +121,10 @@ int main(int argc, char **argv)
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
     if (!o.examples || !o.predictions || !o.saliency || !o.out)
         cli_usage_error("--examples, --predictions, --saliency and --out are required");
+    char *tree = xmalloc(strlen(o.out) + sizeof "/exports");
+    sprintf(tree, "%s/exports", o.out);
+    cli_set_output(tree); /* timing record DIR/exports.time.json */
+    free(tree);
     uint64_t *ids = xcalloc((size_t)o.ids.n + 1, sizeof *ids);
     struct export_selection sel;
     selection(&sel, &o, ids);

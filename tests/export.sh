@@ -242,7 +242,7 @@ sums "$T/a" | cmp -s - "$T/a.sums" && pass export_bad_inputs_keep_previous ||
 # ---- kill safety -------------------------------------------------------------------------------
 if SALBENCH_FAIL_COMMIT=7 "$E" $IN --out "$T/a" --first 6 >/dev/null 2>"$T/inj.err"; then
     fail export_injected_failure "exit 0"
-elif sums "$T/a" | cmp -s - "$T/a.sums" && [ -z "$(ls -d "$T"/a/exports.* 2>/dev/null)" ]; then
+elif sums "$T/a" | cmp -s - "$T/a.sums" && [ -z "$(ls -d "$T"/a/exports.tmp.* "$T"/a/exports.old.* 2>/dev/null)" ]; then
     pass export_injected_failure
 else
     fail export_injected_failure "previous exports changed or staging left: $(ls "$T/a")"
@@ -262,5 +262,9 @@ else
     pass "export_sigkill_keeps_previous (finished before the kill)"
 fi
 "$E" $IN --out "$T/a" --first 4 --scores "$T/sc.h5" >/dev/null 2>&1
-sums "$T/a" | cmp -s - "$T/a.sums" && [ "$(ls "$T/a")" = exports ] &&
+sums "$T/a" | cmp -s - "$T/a.sums" && [ "$(ls "$T/a" | tr '\n' ' ')" = "exports exports.time.json " ] &&
     pass export_replaces_tree || fail export_replaces_tree "$(ls "$T/a")"
+$PY -c "
+import json, sys; t = json.load(open('$T/a/exports.time.json'))
+sys.exit(0 if t['stage'] == 'export' and t['exit_code'] == 0 else 1)" &&
+    pass export_timing_record || fail export_timing_record "$(cat "$T/a/exports.time.json")"
