@@ -44,6 +44,9 @@ head = [{"kind": "global_avgpool", "name": "g"}, {"kind": "flatten", "name": "f"
 model(f"{t}/bigmodel.h5", {"layers": [
     {"kind": "input", "name": "input", "channels": 3, "height": 8192, "width": 8192},
     {"kind": "conv2d", "name": "c", "out_channels": 64, "kernel_size": 3, "padding": 1}] + head})
+model(f"{t}/midmodel.h5", {"layers": [
+    {"kind": "input", "name": "input", "channels": 3, "height": 4096, "width": 4096},
+    {"kind": "conv2d", "name": "c", "out_channels": 64, "kernel_size": 3, "padding": 1}] + head})
 model(f"{t}/hugemodel.h5", {"layers": [
     {"kind": "input", "name": "input", "channels": 16, "height": 65536, "width": 65536},
     {"kind": "conv2d", "name": "c", "out_channels": 1048576, "kernel_size": 1}] + head})
@@ -95,10 +98,15 @@ limit limits_model_absurd_shape 200000 \
     bin/infer --model "$T/hugemodel.h5" --examples "$T/none.h5" --out "$T/out.h5"
 limit limits_model_deep_json 100000 \
     bin/infer --model "$T/deepmodel.h5" --examples "$T/none.h5" --out "$T/out.h5"
-# 4.3 G activation floats at batch 1 (17 GB): under a 3 GB address-space limit the
-# allocation fails and is reported (without the limit it would be allocated; see README)
+# 4.3 G activation floats at batch 1 (16.8 GiB): above net_build's 8 GiB arena limit, refused
+# before anything is allocated (no ulimit needed)
+limit limits_model_arena_limit 100000 \
+    bin/infer --batch 1 --model "$T/bigmodel.h5" --examples "$T/none.h5" --out "$T/out.h5"
+expect_msg limits_model_arena_limit_msg "activations need 16.8 GiB for max batch 1, above the 8 GiB"
+# 1.1 G activation floats (4 GiB, under the limit): under a 3 GB address-space limit the
+# allocation fails and is reported
 limit limits_model_oom_reported 100000 \
-    sh -c "ulimit -v 3000000; exec bin/infer --batch 1 --model '$T/bigmodel.h5' \
+    sh -c "ulimit -v 3000000; exec bin/infer --batch 1 --model '$T/midmodel.h5' \
            --examples '$T/none.h5' --out '$T/out.h5'"
 expect_msg limits_model_oom_reported_msg "out of memory for"
 # libhdf5 1.10.8 segfaults on this corrupt attribute message: the forked precheck reports it
