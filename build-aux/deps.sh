@@ -4,7 +4,7 @@
 # Usage: build-aux/deps.sh build|test|data|bench|fuzz
 set -eu
 build="make gcc pkg-config libhdf5-dev libpng-dev libcjson-dev libxxhash-dev zlib1g-dev"
-test="$build dataset-fashion-mnist hdf5-tools xxhash python3-h5py python3-tables python3-pandas python3-numpy python3-yaml"
+test="$build dataset-fashion-mnist hdf5-tools xxhash python3-h5py python3-tables python3-pandas python3-numpy python3-yaml chromium"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;
