@@ -7,6 +7,10 @@
 #   tests/fuzz/run.sh [target...]        (default: every tests/fuzz/fuzz_*.c)
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh png coco
 #   FUZZ_BUILD_ONLY=1 tests/fuzz/run.sh  (just build)
+#   FUZZ_CPU=1 FUZZ_SECONDS=600 tests/fuzz/run.sh
+#       FUZZ_SECONDS counts CPU seconds of the fuzzer instead of wall seconds: under nice -n 19
+#       on a busy machine it gets a fraction of a core, so it is rerun on its own corpus until
+#       it has used that much CPU (or FUZZ_MAX_WALL wall seconds have passed, default 4x).
 #
 # Inputs: the committed seeds tests/fuzz/corpus/<target>/ (read-only) and
 # tests/fuzz/regressions/<target>/; new inputs go to build/fuzz/corpus/<target>/, crashes to
@@ -17,6 +21,8 @@ cd "$(dirname "$0")/../.." || exit 2
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_CC=${FUZZ_CC:-clang}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
+FUZZ_CPU=${FUZZ_CPU:-0}
+FUZZ_MAX_WALL=${FUZZ_MAX_WALL:-$((4 * FUZZ_SECONDS))}
 B=build/fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
@@ -56,7 +62,10 @@ child_cpu() {
 }
 
 status=0
-printf '%-14s %6s %10s %8s %6s %7s %6s %s\n' target cpu_s execs exec/s cov ft corpus crashes
+# exec/s: executions per CPU second of the fuzzer (libFuzzer's own figure is per wall second,
+# which depends on the machine's load under nice)
+printf '%-14s %6s %6s %10s %8s %6s %7s %6s %s\n' target wall_s cpu_s execs exec/s cov ft \
+    corpus crashes
 for t in "$@"; do
     work=$B/corpus/$t arts=$B/artifacts/$t log=$B/fuzz_$t.log
     mkdir -p "$work" "$arts"
@@ -67,7 +76,6 @@ for t in "$@"; do
     # h5table's regressions crash libhdf5 on purpose (precheck off): not used as seeds
     [ -d "$regs" ] && [ "$t" != h5table ] && set -- "$@" "$regs"
     before=$(ls "$arts" | wc -l)
-    child_cpu >$B/cpu0.txt
     # h5table: libhdf5 itself crashes on some corrupt files, so the target runs in fork mode
     # (keeps going after crashes) without h5table_open's precheck; each crash is then replayed
     # with the precheck on, which must turn it into a clean refusal ("contained").
@@ -76,29 +84,45 @@ for t in "$@"; do
         mode="-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1"
         export SALBENCH_H5_PRECHECK=0
     fi
-    LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp} \
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
-    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        nice -n 19 $B/fuzz_$t -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-        -timeout=20 -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_RSS_MB" \
-        -artifact_prefix="$arts/" $mode $dict "$@" >"$log" 2>&1
-    rc=$?
-    child_cpu >$B/cpu1.txt
-    cpu=$(( $(cat $B/cpu1.txt) - $(cat $B/cpu0.txt) ))
+    : >"$log"
+    cpu=0 wall=0 execs=0 last=
+    while :; do
+        left=$((FUZZ_SECONDS - (FUZZ_CPU == 1 ? cpu : wall)))
+        [ $left -lt 20 ] && left=20
+        child_cpu >$B/cpu0.txt
+        t0=$(date +%s)
+        LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp} \
+        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            nice -n 19 $B/fuzz_$t -max_total_time="$left" -print_final_stats=1 \
+            -timeout=20 -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_RSS_MB" \
+            -artifact_prefix="$arts/" $mode $dict "$@" >"$log.part" 2>&1
+        rc=$?
+        child_cpu >$B/cpu1.txt
+        wall=$((wall + $(date +%s) - t0))
+        cpu=$((cpu + $(cat $B/cpu1.txt) - $(cat $B/cpu0.txt)))
+        cat "$log.part" >>"$log"
+        part=$(grep -a -E '^#[0-9]+:?[[:space:]].*cov: ' "$log.part" | tail -n 1)
+        [ -n "$part" ] && last=$part
+        if [ -n "$mode" ]; then # fork mode: no final stats; its last status line counts
+            n=$(echo "$part" | sed -n 's/^#\([0-9]*\).*/\1/p')
+        else
+            n=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log.part" |
+                awk '{s+=$2} END {print s+0}')
+        fi
+        execs=$((execs + ${n:-0}))
+        rm -f "$log.part"
+        [ $rc -ne 0 ] || [ "$FUZZ_CPU" != 1 ] || [ $cpu -ge "$FUZZ_SECONDS" ] ||
+            [ $wall -ge "$FUZZ_MAX_WALL" ] && break
+    done
     unset SALBENCH_H5_PRECHECK
-    execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')
-    speed=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -n 1 | awk '{print $2+0}')
-    last=$(grep -a -E '^#[0-9]+:?[[:space:]].*cov: ' "$log" | tail -n 1)
-    if [ -n "$mode" ]; then
-        execs=$(echo "$last" | sed -n 's/^#\([0-9]*\).*/\1/p')
-        speed=$(echo "$last" | sed -n 's/.*exec\/s:* \([0-9]*\).*/\1/p')
-    fi
+    speed=$((execs / (cpu > 0 ? cpu : 1)))
     cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
     corp=$(ls "$work" | wc -l)
     crashes=$(( $(ls "$arts" | wc -l) - before ))
-    printf '%-14s %6s %10s %8s %6s %7s %6s %s\n' "$t" "$cpu" "$execs" "${speed:-0}" "${cov:-?}" "${ft:-?}" \
-        "$corp" "$crashes"
+    printf '%-14s %6s %6s %10s %8s %6s %7s %6s %s\n' "$t" "$wall" "$cpu" "$execs" "$speed" \
+        "${cov:-?}" "${ft:-?}" "$corp" "$crashes"
     if [ -n "$mode" ]; then
         # Triage: replayed with the precheck on, a crash must be refused cleanly.
         contained=0 real=0 alloc=0
