@@ -131,6 +131,9 @@ assert "attack/linf_mean" in a["metrics"] and "attack/l2_mean" in a["metrics"]
 assert abs(a["metrics"]["attack/linf_mean"]["latest"] - 4 / 255) < 1e-6, a["metrics"]["attack/linf_mean"]
 assert a["params"]["attack.attack"] == "pgd" and a["params"]["attack.iters"] == "2"
 assert "attack/success_rate" not in b["metrics"]
+# score's map_stability (attacked vs benign maps) flows through like any metric
+assert "map_stability/gradcam" in a["metrics"] and "map_stability/gradcam.ci_lo" in a["metrics"]
+assert "map_stability/gradcam" not in b["metrics"]
 print(" ".join(sorted(runs)))
 EOF
 CONTENT() { $PY "$T/content.py" "$1" "$EVAL" "$ATT" "$WEIRD" "$DESC" "$2"; }
