@@ -1,6 +1,7 @@
 /* Temp-then-rename output files and the registry that removes temps on exit or on a fatal
  * signal; see atomicfile.h. Knows nothing about HDF5 or PNG: callers write the temp, this
  * module makes it durable and visible, or makes it disappear. */
+#define _GNU_SOURCE /* syncfs */
 #include "formats/atomicfile.h"
 
 #include "pipeline/err.h"
@@ -276,4 +277,28 @@ int atomicfile_write_all(const char *path, const void *buf, size_t n)
         return -1;
     }
     return atomicfile_close(&af);
+}
+
+int atomicfile_write_unsynced(const char *path, const void *buf, size_t n)
+{
+    int rc = 0;
+    FILE *fp = fopen(path, "wbx");
+    if (!fp) return err_set("cannot create '%s': %s", path, strerror(errno));
+    if (n && fwrite(buf, 1, n, fp) != n)
+        rc = err_set("cannot write '%s': %s", path, strerror(errno));
+    if (fclose(fp) && !rc) rc = err_set("cannot write '%s': %s", path, strerror(errno));
+    if (!rc && atomicfile_injected())
+        rc = err_set("cannot commit '%s': failure injected (SALBENCH_FAIL_COMMIT)", path);
+    if (rc) unlink(path);
+    return rc;
+}
+
+int atomicfile_sync_tree(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set("cannot sync '%s': %s", dir, strerror(errno));
+    int rc = syncfs(fd) && errno != ENOSYS ? err_set("cannot sync '%s': %s", dir, strerror(errno))
+                                           : 0;
+    close(fd);
+    return rc;
 }

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* nftw, syncfs */
 #include "formats/mlflowstore.h"
 #include "formats/mlflowstore_impl.h"
+#include "formats/atomicfile.h"
 
 #include "pipeline/err.h"
 
@@ -428,11 +429,7 @@ int mlfs_read_file(const char *path, char **data, size_t *n)
 
 int mlfs_syncfs(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set("cannot sync '%s': %s", path, strerror(errno));
-    int rc = syncfs(fd) && errno != ENOSYS ? err_set("cannot sync '%s': %s", path, strerror(errno)) : 0;
-    close(fd);
-    return rc;
+    return atomicfile_sync_tree(path);
 }
 
 int mlfs_write_file(const char *path, const void *data, size_t n, int flags)

@@ -455,12 +455,12 @@ static int write_round(const struct export_data *d, const struct export_options 
             if (m == 0) snprintf(name, sizeof name, "input.png");
             else snprintf(name, sizeof name, "saliency_%s.png", d->methods[m - 1]);
             char *p = path_join(sd, name);
-            rc = atomicfile_write_all(p, rd->png[f], rd->png_size[f]);
+            rc = atomicfile_write_unsynced(p, rd->png[f], rd->png_size[f]);
             free(p);
         }
         if (!rc) {
             char *json = metadata_json(d, o, &pk[i]), *p = path_join(sd, "metadata.txt");
-            rc = atomicfile_write_all(p, json, strlen(json));
+            rc = atomicfile_write_unsynced(p, json, strlen(json));
             free(json), free(p);
         }
         free(sd);
@@ -526,6 +526,7 @@ int export_write(struct export_data *d, const struct export_options *o,
     if (mkdir(export_staging, 0777))
         rc = err_set("cannot create directory '%s': %s", export_staging, strerror(errno));
     if (!rc) rc = export_rounds(d, o, picks, n, export_staging);
+    if (!rc) rc = atomicfile_sync_tree(export_staging); /* one sync for the whole tree */
     if (!rc) {
         fsync_dir(export_staging);
         rc = publish(export_staging, final, o->out_dir);
