@@ -12,10 +12,8 @@ WERROR  ?= 0
 SAN     ?=
 # one build directory per flavour, so objects never mix
 BUILD   ?= build/release
-# OpenMP threads for runs
+# OpenMP threads per stage in pipeline runs (make run; more knobs in the "evaluations" section)
 THREADS ?= 2
-# where 'make run' writes
-RUN_DIR ?= runs/default
 
 ifneq ($(OMP),0)
 ifneq ($(OMP),1)
@@ -55,7 +53,7 @@ TESTBINS    := $(addprefix $(BUILD)/tests/,$(TEST_NAMES))
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all test sanitize bench clean deps deps-test run data model help
+.PHONY: all test sanitize bench clean deps deps-test run data model roar help FORCE
 all: $(BINS)
 	@echo "built $(words $(BINS)) stages (OpenMP $(if $(filter 1,$(OMP)),on,off)): $(notdir $(BINS))"
 
@@ -113,8 +111,188 @@ data/fashion-scenes-train/annotations.json: | bin/make_scenes
 
 help:
 	@sed -n '1,12p' Makefile
+	@echo "make run [EVAL=default|smoke|full|NAME] [SHARDS=N] [THREADS=N] ...: an evaluation (README)"
+	@echo "make redo-STAGE, make model, make roar, make bench, make fuzz"
 
 clean:
 	rm -rf build bin
+
+# ---- evaluations: make run (README "Running an evaluation") -------------------------------------
+# An evaluation is a set of make variables, read from pipeline/$(EVAL).json when that file exists
+# (build-aux/evalvars.sh turns it into build/eval/$(EVAL).mk), overridable on the command line.
+# Tables go to runs/$(EVAL)/<chain>/, the MLflow store to runs/$(EVAL)/mlruns/. Every stage
+# output is a file target whose prerequisites are its input tables, its binary and an options
+# stamp (<chain>/<stage>.opts: the stage's command line without --threads/--out/--shard,
+# rewritten only when it changes, as git's GIT-CFLAGS), so a changed option reruns that stage
+# and what follows it only.
+EVAL      ?= default
+EVAL_FILE ?= $(wildcard pipeline/$(EVAL).json)
+ifneq ($(strip $(EVAL_FILE)),)
+EVAL_MK := build/eval/$(EVAL).mk
+$(EVAL_MK): $(EVAL_FILE) build-aux/evalvars.sh
+	@mkdir -p $(@D)
+	@build-aux/evalvars.sh $(EVAL_FILE) >$@.tmp && mv $@.tmp $@
+include $(EVAL_MK)
+endif
+
+comma := ,
+empty :=
+space := $(empty) $(empty)
+ALL_METHODS := center,random,gradient,input_x_gradient,deconvnet,guided_backprop,gradcam,$\
+  guided_gradcam,linear_approx,excitation_backprop,contrastive_excitation_backprop,$\
+  integrated_gradients,smoothgrad,smoothgrad_sq,vargrad,occlusion,rise,extremal_perturbation
+# localisation, faithfulness, complexity, randomisation ($(BIN)/score --help)
+ALL_METRICS := pointing_game,energy_pointing_game,relevance_mass,relevance_rank,$\
+  top_k_intersection,localisation_auc,deletion,insertion,faithfulness_correlation,infidelity,$\
+  sparseness,complexity,sanity_check,random_logit
+
+# data set: a COCO directory (DATA/annotations.json, images relative to DATA) or an ImageFolder
+DATA     ?= data/fashion-scenes/test
+COCO     ?= $(wildcard $(DATA)/annotations.json)
+IMAGES   ?= $(DATA)
+MODEL    ?= data/models/fashion-scenes-cnn.h5
+# scenes of the data set the evaluation uses (load --limit, source order; 0: all)
+LIMIT    ?= 0
+METHODS  ?= $(ALL_METHODS)
+METRICS  ?= $(ALL_METRICS)
+# benign first; every other chain attacks benign's examples with ATTACK_<chain>
+CHAINS   ?= benign,pgd
+SEED     ?= 0
+# per-example stages (load, attack, infer, attribute) as SHARDS parts + bin/merge
+SHARDS   ?= 1
+RUN_DIR  ?= runs/$(EVAL)
+# stage binaries (tests point it at a private copy of bin/)
+BIN      ?= bin
+DESCRIPTION ?= salbench evaluation $(EVAL)
+# per-stage options; METHODS_<chain>, METRICS_<chain>, ATTRIBUTE_OPTS_<chain>, SCORE_OPTS_<chain>
+# and EXPORT_OPTS_<chain> override one chain
+LOAD_OPTS      ?=
+INFER_OPTS     ?=
+ATTRIBUTE_OPTS ?=
+SCORE_OPTS     ?=
+EXPORT_OPTS    ?= --first 16
+AGGREGATE_OPTS ?=
+ATTACK_pgd   ?= --attack pgd --eps 8/255 --step 2/255 --iters 10
+ATTACK_fgsm  ?= --attack fgsm --eps 8/255
+ATTACK_noise ?= --attack noise --sigma 8/255
+ATTACK_blur  ?= --attack blur --sigma 1
+ATTACK_jpeg  ?= --attack jpeg --quality 50
+# $(BIN)/merge flags per table: per-shard summaries are summed (counts) or left out
+MERGE_examples    ?=
+MERGE_predictions ?= --sum n_examples --drop-differing
+MERGE_saliency    ?= --drop-differing
+
+R := $(RUN_DIR)
+CHAIN_LIST := $(sort $(subst $(comma),$(space),$(CHAINS)))
+CHAIN_LIST := $(filter benign,$(CHAIN_LIST)) $(filter-out benign,$(CHAIN_LIST))
+ATTACK_CHAINS := $(filter-out benign,$(CHAIN_LIST))
+$(foreach c,$(ATTACK_CHAINS),$(if $(ATTACK_$(c)),,$(error chain '$(c)' needs ATTACK_$(c) ($(BIN)/attack options))))
+ifneq ($(shell [ "$(SHARDS)" -ge 1 ] 2>/dev/null && echo ok),ok)
+$(error SHARDS must be 1 or more, not '$(SHARDS)')
+endif
+# a chain's value of VAR: VAR_<chain> when set, else VAR
+cvar = $(if $(filter undefined,$(origin $(1)_$(2))),$($(1)),$($(1)_$(2)))
+# single-quoted for sh
+shq = '$(subst ','\'',$(1))'
+LOAD_SOURCE ?= $(if $(COCO),--coco $(COCO) --images $(IMAGES),--imagefolder $(DATA))
+# export and aggregate are optional until their stages exist in the tree
+HAVE_EXPORT    := $(wildcard stages/export.c)
+HAVE_AGGREGATE := $(wildcard stages/aggregate.c)
+
+# Stage commands (without --threads, --shard, --out), one variable per chain and stage.
+CMD.benign/load := $(BIN)/load $(LOAD_SOURCE) $(if $(filter-out 0,$(LIMIT)),--limit $(LIMIT)) $(LOAD_OPTS)
+define CHAIN_CMDS
+CMD.$(1)/attack := $(BIN)/attack --model $(MODEL) --examples $(R)/benign/examples.h5 $(ATTACK_$(1)) --seed $(SEED)
+CMD.$(1)/infer := $(BIN)/infer --model $(MODEL) --examples $(R)/$(1)/examples.h5 $(INFER_OPTS)
+CMD.$(1)/attribute := $(BIN)/attribute --model $(MODEL) --examples $(R)/$(1)/examples.h5 $\
+  --methods $(call cvar,METHODS,$(1)) --seed $(SEED) $(call cvar,ATTRIBUTE_OPTS,$(1))
+CMD.$(1)/score := $(BIN)/score --model $(MODEL) --examples $(R)/$(1)/examples.h5 $\
+  --saliency $(R)/$(1)/saliency.h5 --predictions $(R)/$(1)/predictions.h5 $\
+  --metrics $(call cvar,METRICS,$(1)) --seed $(SEED) $(call cvar,SCORE_OPTS,$(1)) $\
+  $(if $(filter benign,$(1)),,--reference-saliency $(R)/benign/saliency.h5)
+CMD.$(1)/export := $(BIN)/export --examples $(R)/$(1)/examples.h5 --predictions $(R)/$(1)/predictions.h5 $\
+  --saliency $(R)/$(1)/saliency.h5 --scores $(R)/$(1)/scores.h5 $(call cvar,EXPORT_OPTS,$(1))
+endef
+$(foreach c,$(CHAIN_LIST),$(eval $(call CHAIN_CMDS,$(c))))
+CMD.aggregate := $(BIN)/aggregate --run-dir $(R) --evaluation $(EVAL) --chains $(subst $(space),$(comma),$(CHAIN_LIST)) $\
+  --description $(call shq,$(DESCRIPTION)) --param data=$(DATA) --param model=$(MODEL) $\
+  --param limit=$(LIMIT) --param seed=$(SEED) $(AGGREGATE_OPTS)
+
+# Options stamps: the recipe always runs, the file changes only with the command text.
+$(R)/%.opts: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' $(call shq,$(strip $(CMD.$*))) | cmp -s - $@ 2>/dev/null || \
+	  printf '%s\n' $(call shq,$(strip $(CMD.$*))) >$@
+FORCE:
+
+say = @printf 'salbench: %-8s %-10s %s\n' '$(1)' '$(2)' '$(3)' >&2
+# STAGE_RULE chain, stage, table (no .h5), inputs: one file, or SHARDS parts and a merge
+define STAGE_RULE
+ifeq ($(SHARDS),1)
+$(R)/$(1)/$(3).h5: $(4) $(BIN)/$(2) $(R)/$(1)/$(2).opts
+	$(call say,$(1),$(2),-> $$@)
+	$$(CMD.$(1)/$(2)) --threads $(THREADS) --out $$@
+else
+$(R)/$(1)/$(3).part%-of-$(SHARDS).h5: $(4) $(BIN)/$(2) $(R)/$(1)/$(2).opts
+	$(call say,$(1),$(2),shard $$*/$(SHARDS) -> $$@)
+	$$(CMD.$(1)/$(2)) --threads $(THREADS) --shard $$*/$(SHARDS) --out $$@
+$(R)/$(1)/$(3).h5: $(foreach k,$(shell seq 0 $$(($(SHARDS) - 1))),$(R)/$(1)/$(3).part$(k)-of-$(SHARDS).h5) $(BIN)/merge
+	$(call say,$(1),merge,-> $$@)
+	$(BIN)/merge $(MERGE_$(3)) --out $$@ $$(filter %.h5,$$^)
+endif
+endef
+$(eval $(call STAGE_RULE,benign,load,examples,))
+define CHAIN_RULES
+$(if $(filter benign,$(1)),,$(call STAGE_RULE,$(1),attack,examples,$(MODEL) $(R)/benign/examples.h5))
+$(call STAGE_RULE,$(1),infer,predictions,$(MODEL) $(R)/$(1)/examples.h5)
+$(call STAGE_RULE,$(1),attribute,saliency,$(MODEL) $(R)/$(1)/examples.h5)
+# score: not sharded (its summaries and bootstrap need every trial)
+$(R)/$(1)/scores.h5: $(MODEL) $(R)/$(1)/examples.h5 $(R)/$(1)/saliency.h5 $(R)/$(1)/predictions.h5 $\
+    $(if $(filter benign,$(1)),,$(R)/benign/saliency.h5) $(BIN)/score $(R)/$(1)/score.opts
+	$(call say,$(1),score,-> $$@)
+	$$(CMD.$(1)/score) --threads $(THREADS) --out $$@
+# export replaces the directory <chain>/exports whole
+$(R)/$(1)/exports: $(R)/$(1)/examples.h5 $(R)/$(1)/predictions.h5 $(R)/$(1)/saliency.h5 $\
+    $(R)/$(1)/scores.h5 $(BIN)/export $(R)/$(1)/export.opts
+	$(call say,$(1),export,-> $$@/)
+	$$(CMD.$(1)/export) --threads $(THREADS) --out $(R)/$(1)
+endef
+$(foreach c,$(CHAIN_LIST),$(eval $(call CHAIN_RULES,$(c))))
+
+CHAIN_TABLES := $(foreach c,$(CHAIN_LIST),$(addprefix $(R)/$(c)/,examples.h5 predictions.h5 saliency.h5 scores.h5))
+CHAIN_EXPORTS := $(if $(HAVE_EXPORT),$(foreach c,$(CHAIN_LIST),$(R)/$(c)/exports))
+# aggregate: the MLflow store and report.html; its stdout (the summary) is kept for 'make run'
+$(R)/report.html: $(CHAIN_TABLES) $(CHAIN_EXPORTS) $(BIN)/aggregate $(R)/aggregate.opts
+	$(call say,all,aggregate,-> $(R)/mlruns $@)
+	$(CMD.aggregate) --threads $(THREADS) >$(R)/summary.txt.tmp
+	@mv $(R)/summary.txt.tmp $(R)/summary.txt
+
+.PHONY: run run-tables redo-load redo-attack redo-infer redo-attribute redo-score redo-export redo-aggregate
+ifneq ($(HAVE_AGGREGATE),)
+run: $(R)/report.html
+	@cat $(R)/summary.txt
+else
+run: $(CHAIN_TABLES) $(CHAIN_EXPORTS)
+	@echo "salbench: $(BIN)/aggregate is not in this tree yet: no mlruns/ or report.html; tables in $(R)/" >&2
+endif
+ifeq ($(HAVE_EXPORT),)
+	@echo "salbench: $(BIN)/export is not in this tree yet: no exports/" >&2
+endif
+# the tables alone, without exports and aggregate
+run-tables: $(CHAIN_TABLES)
+
+# make redo-STAGE: reruns STAGE (and what follows) on the same options. Touching the stamps is
+# enough (they are newer than the outputs); attribute's outputs are deleted too, because it keeps
+# maps of unchanged methods from an existing saliency.h5.
+stamps_of = $(foreach c,$(if $(filter load,$(1)),benign,$(if $(filter attack,$(1)),$(ATTACK_CHAINS),$(CHAIN_LIST))),$(R)/$(c)/$(1).opts)
+redo-load redo-attack redo-infer redo-attribute redo-score redo-export:
+	@$(MAKE) --no-print-directory $(call stamps_of,$(@:redo-%=%))
+	@touch $(call stamps_of,$(@:redo-%=%))
+	$(if $(filter redo-attribute,$@),rm -f $(foreach c,$(CHAIN_LIST),$(R)/$(c)/saliency.h5 $(R)/$(c)/saliency.part*.h5))
+	@$(MAKE) --no-print-directory run
+redo-aggregate:
+	@$(MAKE) --no-print-directory $(R)/aggregate.opts
+	@touch $(R)/aggregate.opts
+	@$(MAKE) --no-print-directory run
 
 -include $(shell find build -name '*.d' 2>/dev/null)
