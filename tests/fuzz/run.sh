@@ -88,6 +88,7 @@ for t in "$@"; do
     cpu=0 wall=0 execs=0 last=
     while :; do
         left=$((FUZZ_SECONDS - (FUZZ_CPU == 1 ? cpu : wall)))
+        [ $left -gt $((FUZZ_MAX_WALL - wall)) ] && left=$((FUZZ_MAX_WALL - wall))
         [ $left -lt 20 ] && left=20
         child_cpu >$B/cpu0.txt
         t0=$(date +%s)
