@@ -116,6 +116,18 @@ int scores_read_metrics(struct h5table_file *f, struct scores_metric_row **rows,
     return h5table_read_table(f, "metrics", &metric_schema, (void **)rows, n);
 }
 
+int scores_read_pointing_classes(struct h5table_file *f, struct scores_pointing_class_row **rows,
+                                 size_t *n)
+{
+    return h5table_read_table(f, "pointing_game_classes", &pointing_class_schema, (void **)rows,
+                              n);
+}
+
+int scores_read_layers(struct h5table_file *f, struct scores_layer_row **rows, size_t *n)
+{
+    return h5table_read_table(f, "sanity_layers", &layer_schema, (void **)rows, n);
+}
+
 /* ---- the per-trial table ------------------------------------------------------------------ */
 
 /* Row layout: example_id at 0, class_id at 8, then each column at an offset aligned to its

@@ -114,6 +114,9 @@ int scores_read_summary(struct h5table_file *f, struct scores_summary_row **rows
 int scores_read_paired(struct h5table_file *f, struct scores_paired_row **rows, size_t *n);
 int scores_read_pointing(struct h5table_file *f, struct scores_pointing_row **rows, size_t *n);
 int scores_read_metrics(struct h5table_file *f, struct scores_metric_row **rows, size_t *n);
+int scores_read_pointing_classes(struct h5table_file *f, struct scores_pointing_class_row **rows,
+                                 size_t *n);
+int scores_read_layers(struct h5table_file *f, struct scores_layer_row **rows, size_t *n);
 
 /* Calls fn(user, key, value) for each member of the JSON object `json`, in order, with the
  * value as text: strings without quotes, numbers and booleans as JSON prints them, arrays of

@@ -230,23 +230,6 @@ static int agg_read_perturbation(struct agg_chain *c, struct h5table_file *f)
     return 0;
 }
 
-/* scores.h has no readers for these two tables; the schemas mirror formats/scores.c. */
-#define PC(f, t) H5TABLE_COLUMN(struct scores_pointing_class_row, f, t)
-static const struct h5table_column agg_pc_cols[] = {
-    PC(method, H5TABLE_STR),     PC(subset, H5TABLE_STR), PC(class_id, H5TABLE_I32),
-    PC(class_name, H5TABLE_STR), PC(hits, H5TABLE_F64),   PC(misses, H5TABLE_F64),
-    PC(undefined, H5TABLE_I64),  PC(accuracy, H5TABLE_F64)};
-#undef PC
-static const struct h5table_schema agg_pc_schema = {
-    "pointing_game_classes", sizeof(struct scores_pointing_class_row), 8, agg_pc_cols};
-#define LA(f, t) H5TABLE_COLUMN(struct scores_layer_row, f, t)
-static const struct h5table_column agg_layer_cols[] = {LA(index, H5TABLE_I32),
-                                                       LA(layer, H5TABLE_STR)};
-#undef LA
-static const struct h5table_schema agg_layer_schema = {"sanity_layers",
-                                                       sizeof(struct scores_layer_row), 2,
-                                                       agg_layer_cols};
-
 /* Mean over rows of an array [T, cols...] flattened to [T, width], skipping non-finite values
  * per column (NaN when no trial has one). */
 static double *agg_column_means(const void *data, int is_f32, uint64_t T, size_t width)
@@ -307,13 +290,12 @@ static int agg_read_scores(struct agg_chain *c, struct h5table_file *f)
         scores_read_metrics(f, &c->metrics, &c->nmetrics))
         return -1;
     if (h5table_exists(f, "pointing_game_classes") == 1 &&
-        h5table_read_table(f, "pointing_game_classes", &agg_pc_schema, (void **)&c->pclasses,
-                           &c->npclasses))
+        scores_read_pointing_classes(f, &c->pclasses, &c->npclasses))
         return -1;
     struct scores_layer_row *layers = NULL;
     size_t nl = 0;
     if (h5table_exists(f, "sanity_layers") == 1 &&
-        h5table_read_table(f, "sanity_layers", &agg_layer_schema, (void **)&layers, &nl))
+        scores_read_layers(f, &layers, &nl))
         return -1;
     c->layers = xcalloc(nl ? nl : 1, sizeof *c->layers);
     for (size_t i = 0; i < nl; i++)
