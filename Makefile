@@ -131,7 +131,7 @@ ifneq ($(strip $(EVAL_FILE)),)
 EVAL_MK := build/eval/$(EVAL).mk
 $(EVAL_MK): $(EVAL_FILE) build-aux/evalvars.sh
 	@mkdir -p $(@D)
-	@build-aux/evalvars.sh $(EVAL_FILE) >$@.tmp && mv $@.tmp $@
+	@build-aux/evalvars.sh $(EVAL_FILE) >$@.tmp || { rm -f $@.tmp; exit 1; }; mv $@.tmp $@
 include $(EVAL_MK)
 endif
 
@@ -294,5 +294,72 @@ redo-aggregate:
 	@$(MAKE) --no-print-directory $(R)/aggregate.opts
 	@touch $(R)/aggregate.opts
 	@$(MAKE) --no-print-directory run
+
+# ---- make roar: remove-and-retrain on the evaluation's benign saliency ---------------------------
+# Retrains the model's architecture on ROAR_TRAIN scenes of the training split (make data-train)
+# with pixels removed by each method's maps, and tests on the evaluation's benign examples and
+# saliency. Scaled down for minutes, not hours: 3 fractions, 1 trial, 3 epochs, 2 methods.
+ROAR_TRAIN   ?= 2000
+ROAR_METHODS ?= gradient,gradcam
+ROAR_OPTS    ?= --fractions 0.1,0.5,0.9 --trials 1 --epochs 3
+RR := $(R)/roar
+CMD.roar/load := $(BIN)/load --coco data/fashion-scenes-train/annotations.json $\
+  --images data/fashion-scenes-train --split train --limit $(ROAR_TRAIN)
+CMD.roar/attribute := $(BIN)/attribute --model $(MODEL) --examples $(RR)/train-examples.h5 $\
+  --methods $(ROAR_METHODS) --seed $(SEED) $(call cvar,ATTRIBUTE_OPTS,benign)
+CMD.roar/roar := $(BIN)/roar --model $(MODEL) --train-examples $(RR)/train-examples.h5 $\
+  --train-saliency $(RR)/train-saliency.h5 --test-examples $(R)/benign/examples.h5 $\
+  --test-saliency $(R)/benign/saliency.h5 --methods $(ROAR_METHODS) --seed $(SEED) $(ROAR_OPTS)
+$(RR)/train-examples.h5: data/fashion-scenes-train/annotations.json $(BIN)/load $(RR)/load.opts
+	$(call say,roar,load,-> $@)
+	$(CMD.roar/load) --threads $(THREADS) --out $@
+$(RR)/train-saliency.h5: $(RR)/train-examples.h5 $(MODEL) $(BIN)/attribute $(RR)/attribute.opts
+	$(call say,roar,attribute,-> $@)
+	$(CMD.roar/attribute) --threads $(THREADS) --out $@
+$(RR)/roar.h5: $(RR)/train-saliency.h5 $(R)/benign/examples.h5 $(R)/benign/saliency.h5 $(MODEL) $\
+    $(BIN)/roar $(RR)/roar.opts
+	$(call say,roar,roar,-> $@)
+	$(CMD.roar/roar) --threads $(THREADS) --out $@
+roar: $(RR)/roar.h5
+
+# ---- make model: reproduces the default model (data/models/README.md, over an hour) ------------
+# Into build/model/ (MODEL_OUT=data/models/fashion-scenes-cnn.h5 replaces the shipped file).
+# The binaries are order-only prerequisites: relinking bin/train must not restart a long training.
+MODEL_OUT   ?= build/model/fashion-scenes-cnn.h5
+TRAIN1_OPTS ?= --arch data/models/fashion-scenes-cnn.json --epochs 12 --batch 64 --optimizer adamw $\
+  --lr 0.003 --weight-decay 0.05 --warmup-epochs 1 --flip --seed 0
+TRAIN2_OPTS ?= --epochs 8 --batch 64 --optimizer adamw --lr 0.001 --weight-decay 0.05 $\
+  --warmup-epochs 0.5 --flip --seed 1
+build/model/train.h5: data/fashion-scenes-train/annotations.json | bin/load
+	@mkdir -p $(@D)
+	bin/load --coco $< --images data/fashion-scenes-train --split train --threads $(THREADS) --out $@
+build/model/test.h5: data/fashion-scenes/test/annotations.json | bin/load
+	@mkdir -p $(@D)
+	bin/load --coco $< --images data/fashion-scenes/test --threads $(THREADS) --out $@
+# --resume: a killed training continues from OUT.ckpt with the same result
+build/model/stage1.h5: build/model/train.h5 data/models/fashion-scenes-cnn.json | bin/train
+	bin/train --examples $< --out $@ $(TRAIN1_OPTS) --resume --threads $(THREADS)
+$(MODEL_OUT): build/model/stage1.h5 | bin/train
+	@mkdir -p $(@D)
+	bin/train --init $< --examples build/model/train.h5 --out $@ $(TRAIN2_OPTS) --resume \
+	  --checkpoint build/model/stage2.ckpt --threads $(THREADS)
+model: $(MODEL_OUT) build/model/test.h5 | bin/infer
+	bin/infer --model $(MODEL_OUT) --examples build/model/test.h5 --threads $(THREADS) \
+	  --out build/model/test-predictions.h5
+
+# ---- make bench: engine and saliency benchmarks against PyTorch (tests/bench/) ------------------
+BENCH_BINS := $(BUILD)/bench/bench_engine $(BUILD)/bench/bench_saliency
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
+bench:
+	@build-aux/deps.sh bench
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	THREADS=$(THREADS) tests/bench/run.sh $(BUILD)/bench/bench_engine
+	THREADS=$(THREADS) tests/bench/saliency_run.sh $(BUILD)/bench/bench_saliency
+
+# make fuzz, make fuzz-build (tests/fuzz/README.md)
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)
