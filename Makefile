@@ -267,16 +267,20 @@ $(R)/report.html: $(CHAIN_TABLES) $(CHAIN_EXPORTS) $(BIN)/aggregate $(R)/aggrega
 	$(CMD.aggregate) --threads $(THREADS) >$(R)/summary.txt.tmp
 	@mv $(R)/summary.txt.tmp $(R)/summary.txt
 
-.PHONY: run run-tables redo-load redo-attack redo-infer redo-attribute redo-score redo-export redo-aggregate
+.PHONY: run run-eval run-tables redo-load redo-attack redo-infer redo-attribute redo-score redo-export redo-aggregate
+# the Debian packages first (as 'make test' does), then the evaluation
+run:
+	@build-aux/deps.sh build
+	@$(MAKE) --no-print-directory run-eval
 ifneq ($(HAVE_AGGREGATE),)
-run: $(R)/report.html
+run-eval: $(R)/report.html
 	@cat $(R)/summary.txt
 else
-run: $(CHAIN_TABLES) $(CHAIN_EXPORTS)
-	@echo "salbench: $(BIN)/aggregate is not in this tree yet: no mlruns/ or report.html; tables in $(R)/" >&2
+run-eval: $(CHAIN_TABLES) $(CHAIN_EXPORTS)
+	@echo "salbench: stages/aggregate.c is not in this tree yet: no mlruns/ or report.html; tables in $(R)/" >&2
 endif
 ifeq ($(HAVE_EXPORT),)
-	@echo "salbench: $(BIN)/export is not in this tree yet: no exports/" >&2
+	@echo "salbench: stages/export.c is not in this tree yet: no exports/" >&2
 endif
 # the tables alone, without exports and aggregate
 run-tables: $(CHAIN_TABLES)
@@ -289,11 +293,11 @@ redo-load redo-attack redo-infer redo-attribute redo-score redo-export:
 	@$(MAKE) --no-print-directory $(call stamps_of,$(@:redo-%=%))
 	@touch $(call stamps_of,$(@:redo-%=%))
 	$(if $(filter redo-attribute,$@),rm -f $(foreach c,$(CHAIN_LIST),$(R)/$(c)/saliency.h5 $(R)/$(c)/saliency.part*.h5))
-	@$(MAKE) --no-print-directory run
+	@$(MAKE) --no-print-directory run-eval
 redo-aggregate:
 	@$(MAKE) --no-print-directory $(R)/aggregate.opts
 	@touch $(R)/aggregate.opts
-	@$(MAKE) --no-print-directory run
+	@$(MAKE) --no-print-directory run-eval
 
 # ---- make roar: remove-and-retrain on the evaluation's benign saliency ---------------------------
 # Retrains the model's architecture on ROAR_TRAIN scenes of the training split (make data-train)
