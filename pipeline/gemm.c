@@ -70,6 +70,53 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
             c[(size_t)i * ldc + j] = accum ? c[(size_t)i * ldc + j] + tile[i * GEMM_NR + j]
                                            : tile[i * GEMM_NR + j];
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+/* AVX2 has 16 vector registers, too few for the 8x32 tile (32 accumulators): it is computed as
+ * four 4x16 quarters of 8 accumulators each. A quarter needs 2 loads of B and 4 broadcasts of A
+ * per 8 FMAs, so the FMA ports, not the loads, bound it. Each element sees the same fused
+ * multiply-adds in k order as in the AVX-512 kernel. */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, int ldc, int accum, int mv, int nv)
+{
+    float tile[GEMM_MR * GEMM_NR] __attribute__((aligned(32)));
+    int full = mv == GEMM_MR && nv == GEMM_NR;
+    for (int i0 = 0; i0 < mv; i0 += 4)
+        for (int j0 = 0; j0 < nv; j0 += 16) {
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00;
+            __m256 c21 = c00, c30 = c00, c31 = c00;
+            const float *pa = a + i0, *pb = b + j0;
+            for (int k = 0; k < kc; k++, pa += GEMM_MR, pb += GEMM_NR) {
+                __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8), ai;
+                /* keeps B in registers: gcc otherwise folds the load into all four FMAs */
+                __asm__("" : "+x"(b0), "+x"(b1));
+                ai = _mm256_broadcast_ss(pa);
+                c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+                ai = _mm256_broadcast_ss(pa + 1);
+                c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+                ai = _mm256_broadcast_ss(pa + 2);
+                c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+                ai = _mm256_broadcast_ss(pa + 3);
+                c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+            }
+            __m256 acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
+            for (int i = 0; i < 4; i++) {
+                float *ci = full ? c + (size_t)(i0 + i) * ldc + j0
+                                 : tile + (i0 + i) * GEMM_NR + j0;
+                __m256 lo = acc[2 * i], hi = acc[2 * i + 1];
+                if (full && accum) {
+                    lo = _mm256_add_ps(_mm256_loadu_ps(ci), lo);
+                    hi = _mm256_add_ps(_mm256_loadu_ps(ci + 8), hi);
+                }
+                _mm256_storeu_ps(ci, lo);
+                _mm256_storeu_ps(ci + 8, hi);
+            }
+        }
+    if (full) return;
+    for (int i = 0; i < mv; i++)
+        for (int j = 0; j < nv; j++)
+            c[(size_t)i * ldc + j] = accum ? c[(size_t)i * ldc + j] + tile[i * GEMM_NR + j]
+                                           : tile[i * GEMM_NR + j];
+}
 #else
 /* Portable fallback: the same tile in plain C (gcc vectorises the j loops). */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b,

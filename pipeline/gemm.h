@@ -1,5 +1,5 @@
 /* Single-precision matrix multiply for the CNN engine: a cache-blocked GEMM (Goto/BLIS loop
- * order, packed panels, an 8x32 AVX-512 FMA micro-kernel with a portable C fallback) and its
+ * order, packed panels, an 8x32 micro-kernel: AVX-512 FMA, AVX2 FMA as four 4x16 quarters, or portable C) and its
  * naive twin for tests. Row-major throughout. The packing of B is pluggable so a convolution
  * can feed im2col columns straight into the packed panels without a column buffer.
  *

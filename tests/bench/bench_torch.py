@@ -2,7 +2,7 @@
 """The PyTorch side of `make bench`: the same models and tasks as bench_engine.c, timed the
 same way (median of repeats, each repeat looping for a minimum time), printed as RESULT lines.
 
-Setup (documented in the RESULT line's config): torch.set_num_threads(2), channels_last
+Setup (documented in the RESULT line's config): torch.set_num_threads(THREADS, default 2), channels_last
 memory format (oneDNN's preferred layout on CPU), float32. Debian's torch does its convolutions
 with oneDNN (MKL-DNN) and its matrix products with the system BLAS (OpenBLAS when
 libopenblas0-pthread is installed; run with OPENBLAS_NUM_THREADS=1 so OpenBLAS does not spawn
@@ -11,6 +11,7 @@ threads of its own on top of torch's).
     bench_torch.py [--model default|compact|vgg11|all] [--batch B] [--repeats R]
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -135,8 +136,9 @@ def main():
     ap.add_argument("--model", default="all")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)  # the same count as the C engine (run.sh sets both)
     print("# torch %s threads %d mkldnn %s" % (torch.__version__, torch.get_num_threads(),
                                              torch.backends.mkldnn.is_available()), flush=True)
     for name, builder, batch, secs in [("default", default, 1, 0.2), ("default", default, 64, 0.5),
