@@ -1,7 +1,8 @@
 /* Single-precision matrix multiply for the CNN engine: a cache-blocked GEMM (Goto/BLIS loop
  * order, packed panels, an 8x32 micro-kernel in AVX-512 FMA, in AVX2 FMA as four 4x16
- * quarters, or in portable C) and its naive twin for tests. Row-major throughout. The packing of B is pluggable so a convolution
- * can feed im2col columns straight into the packed panels without a column buffer.
+ * quarters, or in portable C) and its naive twin for tests. Row-major throughout. The packing
+ * of B is pluggable so a convolution can feed im2col columns straight into the packed panels
+ * without a column buffer.
  *
  * Determinism: every element of C is computed by the same sequence of operations whatever the
  * split of C among threads (K is never split; edge tiles run the full micro-kernel on
