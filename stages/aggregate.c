@@ -34,7 +34,6 @@ static const char *const aggregate_usage[] = {
     "writes MLRUNS/ and RUN_DIR/report.html; prints the summary table and both paths.",
     "A chain with a missing table or a stage that exited non-zero is recorded as FAILED",
     "(exit status 0: the record was written).",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 /* Chain names: the given list, else every subdirectory holding chain tables, sorted. */

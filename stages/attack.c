@@ -40,7 +40,6 @@ static const char *const attack_usage[] = {
     "  --seed S            seed of the random start and the noise (default 0)",
     "  --batch N           examples per pass (default 32; results do not depend on it)",
     "  --shard K/N         only shard K of N (a contiguous example_id range)",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 struct pert_row {

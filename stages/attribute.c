@@ -40,10 +40,8 @@ static const char *const attribute_usage[] = {
     "  --batch B           images per forward pass and examples per call (default 64)",
     "  --seed S            seed of random, smoothgrad*, vargrad and rise (default 0)",
     "  --shard K/N         only shard K of N (a contiguous example_id range)",
-    "  --threads N         OpenMP threads (results do not depend on it)",
     "  --METHOD.PARAM V    a method parameter, e.g. --rise.masks 2000, --gradcam.layer conv4",
     "                      (parameters and defaults: README, 'attribute' section)",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 #define ATTR_REASON_LEN 16

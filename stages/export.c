@@ -36,8 +36,6 @@ static const char *const export_usage[] = {
     "  --blend constant|weighted     weighted: opacity alpha * value (default constant)",
     "  --boxes class|all|none        ground-truth boxes drawn (default class: the trial's)",
     "  --top-k N            top probabilities in metadata.txt (default 5)",
-    "  --threads N          OpenMP threads (outputs do not depend on it)",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 struct opts {

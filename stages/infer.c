@@ -27,8 +27,6 @@ static const char *const infer_usage[] = {
     "  --threshold T      multi-label: score >= T counts as predicted for F1 / exact match "
     "(default 0.5)",
     "  --shard K/N        only shard K of N (a contiguous example_id range)",
-    "  --threads N        OpenMP threads (results do not depend on it)",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 struct pred_row {

@@ -43,7 +43,7 @@ static const char *const scenes_usage[] = {
     "                 for test, data/fashion-scenes-train for train)",
     "  --source DIR   directory of the IDX files (default /usr/share/datasets/fashion-mnist)",
     "Writes DIR/images/NNNNN.png and DIR/annotations.json (COCO; file names relative to DIR).",
-    "The output does not depend on --threads. Exit status: 0 ok, 1 runtime failure, 2 usage.",
+    "The output does not depend on --threads.",
     NULL};
 
 struct scenes_opts {

@@ -28,7 +28,7 @@ static const char *const merge_usage[] = {
     "its part's shard); a numeric array whose first dimension equals the rows of such a table",
     "in every part is concatenated; anything else must be identical in every part and is",
     "copied once.",
-    "Exit status: 0 ok, 1 runtime failure (parts do not fit together), 2 usage error.",
+    "A runtime failure (exit 1) includes parts that do not fit together.",
     NULL};
 
 #define MERGE_BATCH_BYTES ((size_t)8 << 20)

@@ -37,7 +37,6 @@ static const char *const roar_usage[] = {
     "                          SGD recipe (defaults 5, 64, 0.05, 0.9, 5e-4, 1; cosine)",
     "  --seed N                seed of initialisation, shuffling and the random baseline",
     "  --limit-train N, --limit-test N   use the first N examples with maps (0: all)",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 struct roar_split {

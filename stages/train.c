@@ -51,7 +51,6 @@ static const char *const train_usage[] = {
     "  --resume             continue from the checkpoint when there is one",
     "  --stop-after N       stop after N epochs of this run, keeping the checkpoint",
     "  --keep-checkpoint    keep the checkpoint after the final model is written",
-    "Exit status: 0 ok, 1 runtime failure, 2 usage error.",
     NULL};
 
 struct hist_row {
