@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char *const merge_usage[] = {
-    "merge --out FILE PART.h5... [--sum NAME,...] [--drop-differing]",
+    "merge --out FILE [--sum NAME,...] [--drop-differing] PART.h5...   (options before the parts)",
     "  --out FILE          merged file to write (replaced atomically)",
     "  PART.h5...          the parts of one stage run, shard 0/N to N-1/N, in that order",
     "  --drop-differing    leave out attributes whose values differ between parts (per-shard",
