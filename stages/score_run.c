@@ -15,6 +15,7 @@
 #include "formats/scores.h"
 #include "pipeline/err.h"
 #include "pipeline/metrics_complexity.h"
+#include "pipeline/metrics_localisation.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/stats.h"
 #include "stages/common.h"
@@ -294,7 +295,8 @@ static void block_local(struct method_ctx *x, size_t t0, size_t t1, size_t r0)
         th = omp_get_thread_num();
 #endif
         size_t t = t0 + (size_t)i, row = d->trow[t];
-        uint8_t *gt = x->gt + (size_t)th * x->hw;
+        uint8_t *gt = x->gt + (size_t)th * 2 * x->hw, *boxes = gt + x->hw;
+        size_t box_area = 0;
         if (gt_needed) {
             struct score_object *objs = x->objs + (size_t)th * x->max_obj;
             int nobj = score_data_objects(d, row, r0, x->masks, objs), ncls, hard;
@@ -302,10 +304,19 @@ static void block_local(struct method_ctx *x, size_t t0, size_t t1, size_t r0)
                                          &ncls, &hard);
             x->gt_area[t] = (int64_t)area;
             x->difficult[t] = (uint8_t)hard;
+            /* the energy-based pointing game is defined on boxes (METHODS.md); on masks it
+             * would repeat relevance_mass for non-negative maps */
+            int ncls_boxes, hard_boxes;
+            if (x->c->gt_masks && col[1] >= 0)
+                box_area = score_local_gt(boxes, objs, nobj, d->tcls[t], d->H, d->W, 0,
+                                          &ncls_boxes, &hard_boxes);
         }
         struct score_local_out o;
-        score_local_trial(&o, x->maps + (size_t)i * x->hw, gt_needed ? gt : NULL, 0, d->H,
-                          d->W, &x->lp, x->scratch + (size_t)th * x->scratch_bytes);
+        const float *map = x->maps + (size_t)i * x->hw;
+        score_local_trial(&o, map, gt_needed ? gt : NULL, 0, d->H, d->W, &x->lp,
+                          x->scratch + (size_t)th * x->scratch_bytes);
+        if (gt_needed && x->c->gt_masks && col[1] >= 0 && metrics_map_finite(map, x->hw))
+            o.energy = box_area ? metrics_energy_pointing(map, boxes, x->hw) : NAN;
         const double v[8] = {o.pointing, o.energy,     o.mass,      o.rank,
                              o.topk,     o.auc,        o.sparseness, o.complexity};
         for (int k = 0; k < 8; k++)
@@ -483,7 +494,7 @@ static void ctx_buffers(struct method_ctx *x)
     x->sim = xmalloc(B * sizeof *x->sim);
     x->scratch_bytes = (score_local_scratch_bytes(d->H, d->W) + 63) / 64 * 64;
     x->scratch = xalloc_aligned((size_t)x->nthreads * x->scratch_bytes);
-    x->gt = xmalloc((size_t)x->nthreads * x->hw);
+    x->gt = xmalloc((size_t)x->nthreads * 2 * x->hw); /* per thread: ground truth, boxes */
     if (x->c->want[SCORE_MAP_STABILITY]) {
         x->ref_maps = xmalloc(B * x->hw * sizeof(float));
         x->stab_bytes = (score_stability_scratch_bytes(x->hw) + 63) / 64 * 64;
