@@ -290,8 +290,8 @@ run-tables: $(CHAIN_TABLES)
 # maps of unchanged methods from an existing saliency.h5.
 stamps_of = $(foreach c,$(if $(filter load,$(1)),benign,$(if $(filter attack,$(1)),$(ATTACK_CHAINS),$(CHAIN_LIST))),$(R)/$(c)/$(1).opts)
 redo-load redo-attack redo-infer redo-attribute redo-score redo-export:
-	@$(MAKE) --no-print-directory $(call stamps_of,$(@:redo-%=%))
-	@touch $(call stamps_of,$(@:redo-%=%))
+	$(if $(call stamps_of,$(@:redo-%=%)),@$(MAKE) --no-print-directory $(call stamps_of,$(@:redo-%=%)) && \
+	  touch $(call stamps_of,$(@:redo-%=%)))
 	$(if $(filter redo-attribute,$@),rm -f $(foreach c,$(CHAIN_LIST),$(R)/$(c)/saliency.h5 $(R)/$(c)/saliency.part*.h5))
 	@$(MAKE) --no-print-directory run-eval
 redo-aggregate:
@@ -303,7 +303,7 @@ redo-aggregate:
 # Retrains the model's architecture on ROAR_TRAIN scenes of the training split (make data-train)
 # with pixels removed by each method's maps, and tests on the evaluation's benign examples and
 # saliency. Scaled down for minutes, not hours: 3 fractions, 1 trial, 3 epochs, 2 methods.
-ROAR_TRAIN   ?= 2000
+ROAR_TRAIN   ?= 1000
 ROAR_METHODS ?= gradient,gradcam
 ROAR_OPTS    ?= --fractions 0.1,0.5,0.9 --trials 1 --epochs 3
 RR := $(R)/roar
