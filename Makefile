@@ -306,11 +306,13 @@ redo-aggregate:
 ROAR_TRAIN   ?= 1000
 ROAR_METHODS ?= gradient,gradcam
 ROAR_OPTS    ?= --fractions 0.1,0.5,0.9 --trials 1 --epochs 3
+# attribute options of the training maps (use the benign chain's parameters of ROAR_METHODS)
+ROAR_ATTRIBUTE_OPTS ?=
 RR := $(R)/roar
 CMD.roar/load := $(BIN)/load --coco data/fashion-scenes-train/annotations.json $\
   --images data/fashion-scenes-train --split train --limit $(ROAR_TRAIN)
 CMD.roar/attribute := $(BIN)/attribute --model $(MODEL) --examples $(RR)/train-examples.h5 $\
-  --methods $(ROAR_METHODS) --seed $(SEED) $(call cvar,ATTRIBUTE_OPTS,benign)
+  --methods $(ROAR_METHODS) --seed $(SEED) $(ROAR_ATTRIBUTE_OPTS)
 CMD.roar/roar := $(BIN)/roar --model $(MODEL) --train-examples $(RR)/train-examples.h5 $\
   --train-saliency $(RR)/train-saliency.h5 --test-examples $(R)/benign/examples.h5 $\
   --test-saliency $(R)/benign/saliency.h5 --methods $(ROAR_METHODS) --seed $(SEED) $(ROAR_OPTS)
