@@ -354,6 +354,10 @@ model: $(MODEL_OUT) build/model/test.h5 | bin/infer
 	  --out build/model/test-predictions.h5
 
 # ---- make bench: engine and saliency benchmarks against PyTorch (tests/bench/) ------------------
+# Both scripts read MODEL from the environment (an engine model name, a model file), as does an
+# evaluation: each gets its own variable. REPEATS, ROUNDS, N, METHODS, SETS pass through.
+BENCH_MODEL          ?= all
+BENCH_SALIENCY_MODEL ?= data/models/fashion-scenes-cnn.h5
 BENCH_BINS := $(BUILD)/bench/bench_engine $(BUILD)/bench/bench_saliency
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
 	@mkdir -p $(@D)
@@ -362,8 +366,8 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPEL
 bench:
 	@build-aux/deps.sh bench
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
-	THREADS=$(THREADS) tests/bench/run.sh $(BUILD)/bench/bench_engine
-	THREADS=$(THREADS) tests/bench/saliency_run.sh $(BUILD)/bench/bench_saliency
+	THREADS=$(THREADS) MODEL=$(BENCH_MODEL) tests/bench/run.sh $(BUILD)/bench/bench_engine
+	THREADS=$(THREADS) MODEL=$(BENCH_SALIENCY_MODEL) tests/bench/saliency_run.sh $(BUILD)/bench/bench_saliency
 
 # make fuzz, make fuzz-build (tests/fuzz/README.md)
 -include tests/fuzz/fuzz.mk
