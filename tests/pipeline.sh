@@ -15,6 +15,10 @@ done
 if [ ! -x "$T/bin/score" ] || [ ! -f data/fashion-scenes/test/annotations.json ]; then
     fail pipeline_fixture "needs bin/ (make all) and data/fashion-scenes"; exit 1
 fi
+# every shipped evaluation file parses (a broken one would stop every make command)
+bad=""
+for f in pipeline/*.json; do build-aux/evalvars.sh "$f" >/dev/null 2>&1 || bad="$bad $f"; done
+if [ -z "$bad" ]; then pass pipeline_eval_files_parse; else fail pipeline_eval_files_parse "$bad"; fi
 R=$T/run
 mk() { # RUN_DIR, then make arguments; the log is $T/make.log
     dir=$1; shift
