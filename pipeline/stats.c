@@ -102,10 +102,9 @@ void stats_ranks_f64(double *rank, const double *x, size_t n, uint32_t *scratch)
     }
 }
 
-void stats_ranks_f32(double *rank, const float *x, size_t n, void *scratch)
+void stats_ranks_order_f32(double *rank, uint32_t *order, const float *x, size_t n,
+                           uint64_t *keys)
 {
-    uint64_t *keys = scratch;
-    uint32_t *order = (uint32_t *)(keys + 2 * n);
     stats_order_desc_f32(order, x, n, keys);
     /* Descending positions i..j hold one tie group: ascending 1-based ranks n-j..n-i. */
     for (size_t i = 0; i < n;) {
@@ -119,19 +118,10 @@ void stats_ranks_f32(double *rank, const float *x, size_t n, void *scratch)
     }
 }
 
-void stats_ranks_order_f32(double *rank, uint32_t *order, const float *x, size_t n,
-                           uint64_t *keys)
+void stats_ranks_f32(double *rank, const float *x, size_t n, void *scratch)
 {
-    stats_order_desc_f32(order, x, n, keys);
-    for (size_t i = 0; i < n;) { /* as stats_ranks_f32: a tie group at i..j, ranks n-j..n-i */
-        size_t j = i;
-        while (j + 1 < n && x[order[j + 1]] == x[order[i]])
-            j++;
-        double r = (double)n - 0.5 * (double)(i + j);
-        for (size_t k = i; k <= j; k++)
-            rank[order[k]] = r;
-        i = j + 1;
-    }
+    uint64_t *keys = scratch;
+    stats_ranks_order_f32(rank, (uint32_t *)(keys + 2 * n), x, n, keys);
 }
 
 /* ---- correlation -------------------------------------------------------------------------- */
