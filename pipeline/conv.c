@@ -13,6 +13,7 @@
 #include "pipeline/err.h"
 #include "pipeline/gemm.h"
 #include "pipeline/simd.h"
+#include "pipeline/threads.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,15 +22,6 @@
 #ifndef CONV_WFLIP_MIN_C
 #define CONV_WFLIP_MIN_C 16
 #endif
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 static size_t round16(size_t n)
 {

@@ -14,6 +14,7 @@
 #include "pipeline/metrics_localisation.h"
 #include "pipeline/net.h"
 #include "pipeline/stats.h"
+#include "pipeline/threads.h"
 
 struct faith_seg {
     int t, i0, n, b;
@@ -222,10 +223,7 @@ static void deletion_prepare(struct score_faith *w, const struct score_faith_tri
 {
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
-        int th = 0;
-#ifdef _OPENMP
-        th = omp_get_thread_num();
-#endif
+        int th = thread_id();
         if (w->live[t])
             stats_order_desc_f32(w->order + (size_t)t * w->hw, tr[t].map, w->hw,
                                  w->keys + (size_t)th * 2 * w->hw);

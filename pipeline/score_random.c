@@ -15,6 +15,7 @@
 #include "pipeline/metrics_localisation.h"
 #include "pipeline/net.h"
 #include "pipeline/perturb.h"
+#include "pipeline/threads.h"
 
 /* Images per saliency_compute call in the sensitivity metric (examples x samples). */
 #define SCORE_RANDOM_CHUNK_IMAGES 256
@@ -199,10 +200,7 @@ static void similarities(struct score_random *w, struct ssim_similarity *out,
     const struct score_random *cw = w;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < k; i++) {
-        int th = 0;
-#ifdef _OPENMP
-        th = omp_get_thread_num();
-#endif
+        int th = thread_id();
         int t = cw->src[i];
         ssim_similarity(&out[t], b->maps + (size_t)t * cw->hw, cw->maps + (size_t)i * cw->hw,
                         cw->H, cw->W, &cw->rp.ssim, &cw->rp.hog, cw->sim + th * cw->sim_bytes);

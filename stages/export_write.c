@@ -26,6 +26,7 @@
 #include "formats/mlflowstore.h"
 #include "formats/pngio.h"
 #include "pipeline/err.h"
+#include "pipeline/threads.h"
 #include "stages/common.h"
 #include "stages/export.h"
 
@@ -405,10 +406,7 @@ static void render_round(const struct export_data *d, const struct export_option
     const size_t out_bytes = hw * (size_t)s * s * 3;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t f = 0; f < files; f++) {
-        int th = 0;
-#ifdef _OPENMP
-        th = omp_get_thread_num();
-#endif
+        int th = thread_id();
         size_t i = f / (1 + M), m = f % (1 + M);
         const uint8_t *img = rd->img + i * hw * C;
         uint8_t *out = work[th], *small = out + out_bytes;

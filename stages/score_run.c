@@ -18,6 +18,7 @@
 #include "pipeline/metrics_localisation.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/stats.h"
+#include "pipeline/threads.h"
 #include "stages/common.h"
 
 static const struct score_metric_info metric_table[SCORE_METRIC_COUNT] = {
@@ -290,10 +291,7 @@ static void block_local(struct method_ctx *x, size_t t0, size_t t1, size_t r0)
     long n = (long)(t1 - t0);
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
-        int th = 0;
-#ifdef _OPENMP
-        th = omp_get_thread_num();
-#endif
+        int th = thread_id();
         size_t t = t0 + (size_t)i, row = d->trow[t];
         uint8_t *gt = x->gt + (size_t)th * 2 * x->hw, *boxes = gt + x->hw;
         size_t box_area = 0;
@@ -420,10 +418,7 @@ static int block_stability(struct method_ctx *x, size_t t0, size_t t1)
     long n = (long)(t1 - t0);
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
-        int th = 0;
-#ifdef _OPENMP
-        th = omp_get_thread_num();
-#endif
+        int th = thread_id();
         size_t t = t0 + (size_t)i;
         if (d->ref_row[t] < 0) continue; /* no reference trial: stays NaN */
         score_stability_trial(&x->res->vals[j][t], &x->res->vals[j + 1][t],
