@@ -106,7 +106,7 @@ static void split_open(struct roar *R, struct roar_split *s, const char *ex, con
                         (const char(*)[64])R->m.class_names, R->m.channels, R->m.height,
                         R->m.width, NULL))
         cli_fail();
-    if (limit > 0) score_data_limit(&s->sd, (size_t)limit);
+    if (limit > 0) score_data_limit(&s->sd, (size_t)limit, 0);
     s->rows = xcalloc(s->sd.T + 1, sizeof *s->rows);
     s->tbeg = xcalloc(s->sd.T + 2, sizeof *s->tbeg);
     for (size_t t = 0; t < s->sd.T; t++)

@@ -28,6 +28,9 @@ static const char *const score_usage[] = {
     "                         random_logit on request)",
     "  --methods A,B,...      score only these maps (default: all, sorted)",
     "  --limit N              score the trials of the first N examples (0: all)",
+    "  --rerun-limit N        the metrics that re-run the model or the method (faithfulness,",
+    "                         robustness, randomisation) score only the trials of the first N",
+    "                         of those examples; NaN after them (0: all)",
     "  --batch B              images per model forward (default 128)",
     "  --seed S               seed of every perturbation and bootstrap (default 0)",
     "  --bootstrap N          bootstrap resamples (default 1000); --level 0.95",
@@ -43,7 +46,7 @@ struct opts {
     const char *model, *examples, *saliency, *predictions, *out, *gt, *substrate, *outputs[4];
     const char *sanity_mode, *init, *reference;
     struct cli_list metrics, methods, layers;
-    long long limit, batch, seed, boot, paired, block, tie, mabs, rabs, kabs, aabs, concept, topk;
+    long long limit, rerun_limit, batch, seed, boot, paired, block, tie, mabs, rabs, kabs, aabs, concept, topk;
     long long dsteps, dstep, isteps, istep, radius, fruns, fsub, isamp, inorm, ssamp, sabs;
     double level, tol, sigma, isigma, sradius, sfrac;
 };
@@ -117,7 +120,8 @@ int main(int argc, char **argv)
         IN("model", &o.model), IN("examples", &o.examples), IN("saliency", &o.saliency),
         IN("predictions", &o.predictions), CLI_OUTPUT("out", &o.out),
         CLI_OPT("metrics", CLI_LIST, &o.metrics), CLI_OPT("methods", CLI_LIST, &o.methods),
-        INT("limit", &o.limit, 0, 1e12), INT("batch", &o.batch, 1, 65536),
+        INT("limit", &o.limit, 0, 1e12),
+        INT("rerun-limit", &o.rerun_limit, 0, 1e12), INT("batch", &o.batch, 1, 65536),
         INT("seed", &o.seed, 0, 9007199254740991.0), INT("bootstrap", &o.boot, 1, 65535),
         DBL("level", &o.level, 0.5, 0.999), INT("paired", &o.paired, 0, 1),
         INT("block", &o.block, 1, 4096), CLI_OPT("ground-truth", CLI_STRING, &o.gt),
@@ -173,7 +177,7 @@ int main(int argc, char **argv)
                         o.predictions) ||
         (o.methods.n && score_data_select(&d, o.methods.items, o.methods.n)))
         cli_fail();
-    if (o.limit > 0) score_data_limit(&d, (size_t)o.limit);
+    score_data_limit(&d, (size_t)o.limit, (size_t)o.rerun_limit);
     size_t missing = 0;
     if (o.reference && score_data_open_reference(&d, o.reference, o.model, &missing)) cli_fail();
     if (missing)

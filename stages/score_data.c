@@ -204,7 +204,7 @@ static int read_trials(struct score_data *d)
             return -1;
     }
     size_t T = d->T, r = 0;
-    d->T_file = T;
+    d->T_file = d->T_rerun = T;
     d->tid = xmalloc((T ? T : 1) * sizeof *d->tid);
     d->tcls = xmalloc((T ? T : 1) * sizeof *d->tcls);
     d->trow = xmalloc((T ? T : 1) * sizeof *d->trow);
@@ -298,14 +298,21 @@ int score_data_select(struct score_data *d, const char *const *methods, int n)
     return 0;
 }
 
-void score_data_limit(struct score_data *d, size_t limit)
+/* Trials of the first `examples` examples that have trials (all when examples is 0). */
+static size_t trials_of_first(const struct score_data *d, size_t examples)
 {
     size_t ex = 0, t = 0;
-    for (; t < d->T; t++) {
+    for (; t < d->T && examples > 0; t++) {
         if (t == 0 || d->tid[t] != d->tid[t - 1]) ex++;
-        if (ex > limit) break;
+        if (ex > examples) break;
     }
-    d->T = t;
+    return examples > 0 ? t : d->T;
+}
+
+void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit)
+{
+    d->T = trials_of_first(d, limit);
+    d->T_rerun = trials_of_first(d, rerun_limit);
 }
 
 void score_data_rows(const struct score_data *d, size_t t0, size_t t1, size_t *r0, size_t *r1)

@@ -42,6 +42,7 @@ struct score_data {
     struct h5table_file *sal;
     uint64_t saliency_hash;
     size_t T;         /* trials scored (a prefix after score_data_limit) */
+    size_t T_rerun;   /* trials the re-run metrics score: a prefix of T (score_data_limit) */
     size_t T_file;    /* trials in the file */
     uint64_t *tid;    /* [T] example_id, non-decreasing */
     int32_t *tcls;    /* [T] class */
@@ -70,8 +71,10 @@ int score_data_open(struct score_data *d, const char *examples, const char *sali
 /* Keeps only the listed methods (in the given order); an unknown name is an error. */
 int score_data_select(struct score_data *d, const char *const *methods, int n);
 
-/* Keeps the trials of the first `limit` examples that have trials (limit > 0). */
-void score_data_limit(struct score_data *d, size_t limit);
+/* Keeps the trials of the first `limit` examples that have trials (limit > 0), and of those
+ * lets the metrics that re-run the model or the method score the trials of the first
+ * `rerun_limit` examples only (rerun_limit > 0; 0: all that are kept). */
+void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit);
 
 /* Example rows [r0, r1) spanned by trials [t0, t1). */
 void score_data_rows(const struct score_data *d, size_t t0, size_t t1, size_t *r0, size_t *r1);

@@ -40,6 +40,13 @@ static void summary_row(struct scores_summary_row *row, const struct score_confi
     row->n = s.n, row->undefined = s.undefined, row->level = c->level, row->n_boot = c->n_boot;
 }
 
+/* Trials column j summarises: the metrics that re-run the model or the method score a prefix
+ * (--rerun-limit); the trials after it are not scored, not undefined. */
+static size_t col_trials(const struct score_results *r, int j)
+{
+    return score_metric_reruns(r->cols[j].metric) ? r->T_rerun : r->T;
+}
+
 static const char *const sim_names[4] = {"spearman_abs", "spearman_signed", "ssim", "hog"};
 
 /* Rows of one method's sanity curves: one per (mode, layer, similarity). */
@@ -55,9 +62,9 @@ static size_t sanity_rows(struct scores_summary_row *rows, const struct score_re
                 char metric[SCORES_METRIC_LEN];
                 snprintf(metric, sizeof metric, "sanity_check.%s.%s.%s",
                          mode ? "independent" : "cascading", r->layers[l], sim_names[k]);
-                for (size_t t = 0; t < r->T; t++)
+                for (size_t t = 0; t < r->T_rerun; t++)
                     tmp[t] = m->sanity[mode][(t * L + l) * 4 + (size_t)k];
-                summary_row(&rows[n++], c, m->name, metric, tmp, r->T, scratch);
+                summary_row(&rows[n++], c, m->name, metric, tmp, r->T_rerun, scratch);
             }
     }
     return n;
@@ -73,7 +80,8 @@ static void paired_rows(struct score_results *r, const struct score_config *c, v
                 const char *ma = r->m[a].name, *mb = r->m[b].name, *col = r->cols[j].name;
                 struct stats_boot boot = {c->seed, name_hash(ma, mb, col), c->n_boot, c->level};
                 struct stats_summary s;
-                stats_paired(&s, r->m[a].vals[j], r->m[b].vals[j], r->T, &boot, scratch);
+                stats_paired(&s, r->m[a].vals[j], r->m[b].vals[j], col_trials(r, j), &boot,
+                             scratch);
                 struct scores_paired_row *p = &r->paired[n++];
                 snprintf(p->method_a, sizeof p->method_a, "%s", ma);
                 snprintf(p->method_b, sizeof p->method_b, "%s", mb);
@@ -94,8 +102,8 @@ void score_summarise(struct score_results *r, const struct score_config *c)
     for (size_t i = 0; i < M; i++) {
         const struct score_method_result *m = &r->m[i];
         for (int j = 0; j < r->ncols; j++)
-            summary_row(&r->summary[n++], c, m->name, r->cols[j].name, m->vals[j], r->T,
-                        scratch);
+            summary_row(&r->summary[n++], c, m->name, r->cols[j].name, m->vals[j],
+                        col_trials(r, j), scratch);
         n += sanity_rows(&r->summary[n], r, c, m, tmp, scratch);
     }
     r->n_summary = n;

@@ -55,6 +55,11 @@ int score_metric_from_name(const char *name)
     return -1;
 }
 
+int score_metric_reruns(enum score_metric m)
+{
+    return (metric_table[m].needs & (SCORE_NEEDS_FORWARD | SCORE_NEEDS_METHOD)) != 0;
+}
+
 void score_config_init(struct score_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -429,6 +434,20 @@ static int block_stability(struct method_ctx *x, size_t t0, size_t t1)
     return 0;
 }
 
+/* NaN rows in the deletion/insertion curves of n trials the re-run metrics skip. */
+static int pad_curves(struct method_ctx *x, size_t n)
+{
+    for (int k = 0; k < 2; k++) {
+        if (!x->curve_out[k]) continue;
+        const struct perturb_schedule *s = k ? &x->c->faith.insertion : &x->c->faith.deletion;
+        size_t row = (size_t)s->n_steps + 1;
+        for (size_t i = 0; i < n * row; i++)
+            x->curves[i] = NAN;
+        if (h5table_stream_append(x->curve_out[k], x->curves, n)) return -1;
+    }
+    return 0;
+}
+
 static int block_run(struct method_ctx *x, size_t t0, size_t t1)
 {
     struct score_data *d = x->d;
@@ -441,8 +460,12 @@ static int block_run(struct method_ctx *x, size_t t0, size_t t1)
     if ((x->lp.which & SCORE_LOCAL_NEEDS_GT) && score_data_read_masks(d, r0, r1, x->masks))
         return -1;
     if (x->lp.which) block_local(x, t0, t1, r0);
-    if (x->faith && block_faith(x, t0, t1, r0)) return -1;
-    if (x->rnd && block_random(x, t0, t1, r0, r1)) return -1;
+    /* the metrics that re-run the model or the method stop at trial T_rerun (--rerun-limit) */
+    size_t tr = t1 < d->T_rerun ? t1 : d->T_rerun > t0 ? d->T_rerun : t0, rr1;
+    score_data_rows(d, t0, tr, &r0, &rr1);
+    if (x->faith && tr > t0 && block_faith(x, t0, tr, r0)) return -1;
+    if (x->rnd && tr > t0 && block_random(x, t0, tr, r0, rr1)) return -1;
+    if (tr < t1 && pad_curves(x, t1 - tr)) return -1;
     if (x->ref_in && block_stability(x, t0, t1)) return -1;
     return 0;
 }
@@ -583,10 +606,13 @@ static int method_open(struct method_ctx *x, const char *method)
         for (size_t t = 0; t < x->d->T; t++)
             res->vals[j][t] = NAN;
     }
-    for (int mode = 0; mode < 2 && c->want[SCORE_SANITY_CHECK]; mode++)
-        if (mode ? c->sanity_independent : c->sanity_cascading)
-            res->sanity[mode] = xcalloc((x->d->T ? x->d->T : 1) * (size_t)x->L * 4,
-                                        sizeof(double));
+    for (int mode = 0; mode < 2 && c->want[SCORE_SANITY_CHECK]; mode++) {
+        if (!(mode ? c->sanity_independent : c->sanity_cascading)) continue;
+        size_t n = (x->d->T ? x->d->T : 1) * (size_t)x->L * 4;
+        res->sanity[mode] = xmalloc(n * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            res->sanity[mode][i] = NAN; /* stays NaN past T_rerun */
+    }
     return 0;
 }
 
@@ -607,8 +633,9 @@ static void method_finish(struct method_ctx *x)
         if (x->difficult[t]) metrics_pointing_add(res->pg[1], K, x->d->tcls[t], res->vals[jp][t]);
     }
     for (int m = 0; m < SCORE_METRIC_COUNT; m++) {
-        res->fwd[m] = T ? res->fwd[m] / (double)T : 0;
-        res->bwd[m] = T ? res->bwd[m] / (double)T : 0;
+        size_t n = score_metric_reruns((enum score_metric)m) ? x->d->T_rerun : T;
+        res->fwd[m] = n ? res->fwd[m] / (double)n : 0;
+        res->bwd[m] = n ? res->bwd[m] / (double)n : 0;
     }
 }
 
@@ -702,7 +729,7 @@ int score_run(struct score_results *r, const struct score_config *c, struct mode
               struct score_data *d, struct h5table_file *out)
 {
     memset(r, 0, sizeof *r);
-    r->T = d->T, r->K = d->K, r->tolerance = c->tolerance;
+    r->T = d->T, r->T_rerun = d->T_rerun, r->K = d->K, r->tolerance = c->tolerance;
     make_columns(r, c);
     r->m = xcalloc(d->n_methods ? d->n_methods : 1, sizeof *r->m);
     struct method_ctx x = {.c = c, .m = m, .d = d, .out = out, .r = r, .nthreads = 1};

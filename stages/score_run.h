@@ -89,6 +89,9 @@ int score_config_resolve(struct score_config *c, int H, int W);
 /* The resolved metric parameters as a JSON object (xmalloc'd), recorded in the output. */
 char *score_config_json(const struct score_config *c);
 
+/* Whether a metric re-runs the model or the method (and so stops at --rerun-limit). */
+int score_metric_reruns(enum score_metric m);
+
 /* One column of the per-trial tables. */
 struct score_col {
     char name[64];
@@ -106,6 +109,7 @@ struct score_method_result {
 
 struct score_results {
     size_t T;
+    size_t T_rerun; /* the re-run metrics' trials: a prefix of T (--rerun-limit) */
     int K;
     int ncols;
     struct score_col *cols;

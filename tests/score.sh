@@ -139,6 +139,43 @@ else
     fail score_limit "wrong trial count"
 fi
 
+# ---- --rerun-limit: re-run metrics on a prefix, NaN after it, the rest on every trial ------
+# rl.h5 against a full run (rf.h5) and a --limit 2 run (rp.h5) of the same metrics
+M="--methods center,gradient --metrics relevance_mass,deletion,insertion,sanity_check $FAST"
+M="$M --sanity_check.layers conv2 --sanity_check.mode cascading"
+if $SCORE $S --saliency $T/sal.h5 --out $T/rl.h5 $M --rerun-limit 2 >$T/rl.txt 2>&1 &&
+   $SCORE $S --saliency $T/sal.h5 --out $T/rf.h5 $M >/dev/null 2>&1 &&
+   $SCORE $S --saliency $T/sal.h5 --out $T/rp.h5 $M --limit 2 >/dev/null 2>&1 &&
+   $PY - "$T" <<'EOF' >$T/rl.check 2>&1
+import sys, h5py, numpy as np
+d = sys.argv[1]
+l, f, p = (h5py.File(d + n, "r") for n in ("/rl.h5", "/rf.h5", "/rp.h5"))
+for m in ("center", "gradient"):
+    tl, tf, tp = l["trials/" + m][:], f["trials/" + m][:], p["trials/" + m][:]
+    n = len(tp)
+    assert len(tl) == len(tf) == 9 and n == 3, (len(tl), n)
+    assert np.array_equal(tl["relevance_mass"], tf["relevance_mass"], equal_nan=True)
+    for c in ("deletion", "insertion", "sanity_check_ssim"):
+        assert np.array_equal(tl[c][:n], tp[c], equal_nan=True), c
+        assert np.isnan(tl[c][n:]).all(), c
+    for c in ("deletion", "insertion"):
+        cl, cp = l["curves/%s/%s" % (m, c)][:], p["curves/%s/%s" % (m, c)][:]
+        assert cl.shape == (9, 17) and np.array_equal(cl[:n], cp), c
+        assert np.isnan(cl[n:]).all(), c
+    s = l["curves/%s/sanity_cascading" % m][:]
+    assert np.isnan(s[n:]).all() and not np.isnan(s[:n]).all()
+sl = {(r["method"], r["metric"]): r for r in l["summary"][:]}
+sp = {(r["method"], r["metric"]): r for r in p["summary"][:]}
+k = (b"gradient", b"deletion")
+assert sl[k]["n"] == 3 and sl[k]["mean"] == sp[k]["mean"], (sl[k], sp[k])
+assert sl[(b"gradient", b"relevance_mass")]["n"] == 9
+EOF
+then
+    pass score_rerun_limit
+else
+    fail score_rerun_limit "$(tail -3 $T/rl.txt $T/rl.check 2>/dev/null)"
+fi
+
 # ---- re-attribution metrics ---------------------------------------------------------------
 if $SCORE $S --saliency $T/sal.h5 --out $T/r.h5 --methods gradient,center --bootstrap 100 \
     --metrics max_sensitivity,avg_sensitivity,sanity_check,random_logit --sensitivity.samples 3 \
