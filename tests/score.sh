@@ -141,7 +141,7 @@ fi
 
 # ---- --rerun-limit: re-run metrics on a prefix, NaN after it, the rest on every trial ------
 # rl.h5 against a full run (rf.h5) and a --limit 2 run (rp.h5) of the same metrics
-M="--methods center,gradient --metrics relevance_mass,deletion,insertion,sanity_check $FAST"
+M="--methods center,gradient --metrics relevance_mass,deletion,insertion,faithfulness_correlation,sanity_check $FAST"
 M="$M --sanity_check.layers conv2 --sanity_check.mode cascading"
 if $SCORE $S --saliency $T/sal.h5 --out $T/rl.h5 $M --rerun-limit 2 >$T/rl.txt 2>&1 &&
    $SCORE $S --saliency $T/sal.h5 --out $T/rf.h5 $M >/dev/null 2>&1 &&
@@ -155,7 +155,7 @@ for m in ("center", "gradient"):
     n = len(tp)
     assert len(tl) == len(tf) == 9 and n == 3, (len(tl), n)
     assert np.array_equal(tl["relevance_mass"], tf["relevance_mass"], equal_nan=True)
-    for c in ("deletion", "insertion", "sanity_check_ssim"):
+    for c in ("deletion", "insertion", "faithfulness_correlation", "sanity_check_ssim"):
         assert np.array_equal(tl[c][:n], tp[c], equal_nan=True), c
         assert np.isnan(tl[c][n:]).all(), c
     for c in ("deletion", "insertion"):
