@@ -357,6 +357,18 @@ static int attack_attrs(struct attack *A, struct h5table_file *f)
                : 0;
 }
 
+/* load's description of the data (source format, boxes clipped or dropped) holds for the
+ * attacked copy too: carried over when the input has it. */
+static int attack_data_attrs(struct attack *A, struct h5table_file *out)
+{
+    static const char *const names[] = {"source_format", "boxes_clipped", "boxes_empty"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int has = h5table_attr_exists(A->ex.file, "/", names[i]);
+        if (has < 0 || (has && h5copy_attr_copy(out, "/", A->ex.file, "/", names[i]))) return -1;
+    }
+    return 0;
+}
+
 static int attack_write(struct attack *A)
 {
     struct h5table_file *f = h5table_create(A->out);
@@ -368,7 +380,8 @@ static int attack_write(struct attack *A)
     A->rows = xcalloc(N ? N : 1, sizeof *A->rows);
     int rc = attack_datasets(A, f) ||
              h5table_write_table(f, "perturbation", &pert_schema, A->rows, N) ||
-             h5table_write_provenance(f, "attack", params, in, 2) || attack_attrs(A, f);
+             h5table_write_provenance(f, "attack", params, in, 2) ||
+             attack_data_attrs(A, f) || attack_attrs(A, f);
     free(params);
     if (rc) {
         h5table_abort(f);

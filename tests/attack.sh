@@ -67,6 +67,9 @@ check("attack_pandas_reads", len(r) == len(p) and "loss_attacked" in r.columns, 
 a = dict(f.attrs)
 check("attack_provenance", a["stage"] == b"attack" and b'"attack":"pgd"' in a["params"] and
       a["attack_eps_levels"] == 8 and b"benign" in a["example_id_note"], str(a.get("params")))
+e = dict(ex.attrs)
+check("attack_keeps_data_attrs", all(k in a and a[k] == e[k] for k in
+      ("source_format", "boxes_clipped", "boxes_empty")), {k: a.get(k) for k in ("source_format",)})
 EOF
 
 # --- the other kinds ---------------------------------------------------------------------------
