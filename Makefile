@@ -48,7 +48,10 @@ TEST_LIB     := $(filter-out $(addprefix tests/,$(addsuffix .c,$(TEST_NAMES))),$
 LIBPIPELINE := $(BUILD)/libpipeline.a
 LIBFORMATS  := $(BUILD)/libformats.a
 LIBSTAGES   := $(BUILD)/libstages.a
-BINS        := $(addprefix bin/,$(STAGE_NAMES))
+# Stage binaries: bin/ for the release flavour, $(BUILD)/bin for any other (make BUILD=... never
+# replaces the release stages that make run uses; run another flavour with BIN=$(BUILD)/bin).
+BINDIR      := $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
+BINS        := $(addprefix $(BINDIR)/,$(STAGE_NAMES))
 TESTBINS    := $(addprefix $(BUILD)/tests/,$(TEST_NAMES))
 
 .DELETE_ON_ERROR:
@@ -71,9 +74,8 @@ $(LIBFORMATS): $(FORMATS_SRC:%.c=$(BUILD)/%.o)
 $(LIBSTAGES): $(STAGES_LIB:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@) && rm -f $@ && $(if $^,ar rcs $@ $^,printf '!<arch>\n' > $@)
 
-# Stage binaries in bin/ come from the release flavour only.
-bin/%: $(BUILD)/stages/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
-	@mkdir -p bin
+$(BINDIR)/%: $(BUILD)/stages/%.o $(LIBSTAGES) $(LIBFORMATS) $(LIBPIPELINE)
+	@mkdir -p $(BINDIR)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
