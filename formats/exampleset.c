@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "formats/h5table.h"
+#include "formats/model.h"
 #include "pipeline/err.h"
 
 struct ex_row {
@@ -145,4 +146,23 @@ int exampleset_open(struct exampleset *e, const char *path)
 int exampleset_read_images(struct exampleset *e, size_t start, size_t count, uint8_t *buf)
 {
     return h5table_stream_read(e->images, start, count, buf);
+}
+
+int exampleset_check_model(const struct exampleset *e, const struct model *m,
+                           const char *model_path)
+{
+    const char *path = exampleset_path(e);
+    if (e->H != m->height || e->W != m->width || e->C != m->channels)
+        return err_set("cannot use examples '%s': images are %dx%dx%d (HxWxC), the model '%s' "
+                       "takes %dx%dx%d",
+                       path, e->H, e->W, e->C, model_path, m->height, m->width, m->channels);
+    if (e->K != m->n_classes)
+        return err_set("cannot use examples '%s': %d classes, the model '%s' has %d", path, e->K,
+                       model_path, m->n_classes);
+    for (int k = 0; k < e->K; k++)
+        if (strcmp(e->class_names[k], m->class_names[k]))
+            return err_set("cannot use examples '%s': class %d is '%s', the model '%s' calls it "
+                           "'%s'",
+                           path, k, e->class_names[k], model_path, m->class_names[k]);
+    return 0;
 }

@@ -19,6 +19,7 @@
 
 struct h5table_file;
 struct h5table_stream;
+struct model;
 
 struct exampleset {
     struct h5table_file *file;      /* open read-only */
@@ -41,5 +42,10 @@ int exampleset_read_images(struct exampleset *e, size_t start, size_t count, uin
 void exampleset_release(struct exampleset *e);
 /* The path given to exampleset_open. */
 const char *exampleset_path(const struct exampleset *e);
+/* Checks the examples fit the model read from model_path: image size and channels, number
+ * and names of the classes; -1 + err_set ("cannot use examples 'E': ..., the model 'M' ...")
+ * when they do not. */
+int exampleset_check_model(const struct exampleset *e, const struct model *m,
+                           const char *model_path);
 
 #endif

@@ -130,17 +130,7 @@ static void attack_check_inputs(struct attack *A)
 {
     const struct model *m = &A->m;
     const struct exampleset *e = &A->ex;
-    if (e->H != m->height || e->W != m->width || e->C != m->channels)
-        cli_die("cannot use examples '%s': images are %dx%dx%d (HxWxC), the model '%s' takes "
-                "%dx%dx%d", A->examples_path, e->H, e->W, e->C, A->model_path, m->height,
-                m->width, m->channels);
-    if (e->K != m->n_classes)
-        cli_die("cannot use examples '%s': %d classes, the model '%s' has %d", A->examples_path,
-                e->K, A->model_path, m->n_classes);
-    for (int k = 0; k < e->K; k++)
-        if (strcmp(e->class_names[k], m->class_names[k]))
-            cli_die("cannot use examples '%s': class %d is '%s', the model '%s' calls it '%s'",
-                    A->examples_path, k, e->class_names[k], A->model_path, m->class_names[k]);
+    if (exampleset_check_model(e, m, A->model_path)) cli_fail();
     if (A->p.kind == ATTACK_JPEG && e->C != 1 && e->C != 3)
         cli_die("cannot use examples '%s': jpeg needs 1 or 3 channels, not %d", A->examples_path,
                 e->C);

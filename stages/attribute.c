@@ -171,17 +171,7 @@ static void attr_check_inputs(struct attr *s)
 {
     const struct model *m = &s->m;
     const struct exampleset *e = &s->ex;
-    if (e->H != m->height || e->W != m->width || e->C != m->channels)
-        cli_die("cannot use examples '%s': images are %dx%dx%d (HxWxC), the model '%s' takes "
-                "%dx%dx%d", s->examples_path, e->H, e->W, e->C, s->model_path, m->height,
-                m->width, m->channels);
-    if (e->K != m->n_classes)
-        cli_die("cannot use examples '%s': %d classes, the model '%s' has %d", s->examples_path,
-                e->K, s->model_path, m->n_classes);
-    for (int k = 0; k < e->K; k++)
-        if (strcmp(e->class_names[k], m->class_names[k]))
-            cli_die("cannot use examples '%s': class %d is '%s', the model '%s' calls it '%s'",
-                    s->examples_path, k, e->class_names[k], s->model_path, m->class_names[k]);
+    if (exampleset_check_model(e, m, s->model_path)) cli_fail();
     for (int c = 0; c < m->channels; c++)
         s->black[c] = (float)((0.0 - m->mean[c]) / m->std[c]);
 }

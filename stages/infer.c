@@ -61,17 +61,7 @@ static void infer_check_inputs(struct infer *s)
 {
     const struct model *m = &s->m;
     const struct exampleset *e = &s->ex;
-    if (e->H != m->height || e->W != m->width || e->C != m->channels)
-        cli_die("cannot use examples '%s': images are %dx%dx%d (HxWxC), the model '%s' takes "
-                "%dx%dx%d", s->examples_path, e->H, e->W, e->C, s->model_path, m->height,
-                m->width, m->channels);
-    if (e->K != m->n_classes)
-        cli_die("cannot use examples '%s': %d classes, the model '%s' has %d", s->examples_path,
-                e->K, s->model_path, m->n_classes);
-    for (int k = 0; k < e->K; k++)
-        if (strcmp(e->class_names[k], m->class_names[k]))
-            cli_die("cannot use examples '%s': class %d is '%s', the model '%s' calls it '%s'",
-                    s->examples_path, k, e->class_names[k], s->model_path, m->class_names[k]);
+    if (exampleset_check_model(e, m, s->model_path)) cli_fail();
 }
 
 /* One batch of rows [at, at + n): forward, probabilities, table rows; appends to the streams. */
