@@ -347,21 +347,30 @@ int score_data_objects(const struct score_data *d, size_t r, size_t r0, const ui
     return n;
 }
 
-struct h5table_stream *score_data_open_maps(struct score_data *d, const char *method)
+/* maps/<method> of f (the saliency file, or the reference): one H x W float map for each of
+ * its T trials; `verb` and `path` name the file in the error. */
+static struct h5table_stream *open_map_array(const struct score_data *d, struct h5table_file *f,
+                                             const char *verb, const char *path, size_t T,
+                                             const char *method)
 {
     char name[256];
     uint64_t dims[H5TABLE_MAX_RANK];
     snprintf(name, sizeof name, "maps/%s", method);
-    struct h5table_stream *s = h5table_stream_open_array(d->sal, name, H5TABLE_F32, 3, dims);
+    struct h5table_stream *s = h5table_stream_open_array(f, name, H5TABLE_F32, 3, dims);
     if (!s) return NULL;
-    if (dims[0] != d->T_file || dims[1] != (uint64_t)d->H || dims[2] != (uint64_t)d->W) {
-        err_set("cannot score '%s': '%s' is [%" PRIu64 ",%" PRIu64 ",%" PRIu64
+    if (dims[0] != T || dims[1] != (uint64_t)d->H || dims[2] != (uint64_t)d->W) {
+        err_set("cannot %s '%s': '%s' is [%" PRIu64 ",%" PRIu64 ",%" PRIu64
                 "], not one %dx%d map per trial (%zu)",
-                d->saliency_path, name, dims[0], dims[1], dims[2], d->H, d->W, d->T_file);
+                verb, path, name, dims[0], dims[1], dims[2], d->H, d->W, T);
         h5table_stream_close(s);
         return NULL;
     }
     return s;
+}
+
+struct h5table_stream *score_data_open_maps(struct score_data *d, const char *method)
+{
+    return open_map_array(d, d->sal, "score", d->saliency_path, d->T_file, method);
 }
 
 /* ---- the reference saliency of map_stability ---------------------------------------------- */
@@ -453,20 +462,7 @@ int score_data_open_reference(struct score_data *d, const char *path, const char
 
 struct h5table_stream *score_data_open_ref_maps(struct score_data *d, const char *method)
 {
-    char name[256];
-    uint64_t dims[H5TABLE_MAX_RANK];
-    snprintf(name, sizeof name, "maps/%s", method);
-    struct h5table_stream *s = h5table_stream_open_array(d->ref, name, H5TABLE_F32, 3, dims);
-    if (!s) return NULL;
-    if (dims[0] != d->T_ref || dims[1] != (uint64_t)d->H || dims[2] != (uint64_t)d->W) {
-        err_set("cannot use reference saliency '%s': '%s' is [%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                "], not one %dx%d map per trial (%zu) like '%s'",
-                d->ref_path, name, dims[0], dims[1], dims[2], d->H, d->W, d->T_ref,
-                d->saliency_path);
-        h5table_stream_close(s);
-        return NULL;
-    }
-    return s;
+    return open_map_array(d, d->ref, "use reference saliency", d->ref_path, d->T_ref, method);
 }
 
 int score_data_read_ref_maps(struct score_data *d, struct h5table_stream *s, size_t t0,
