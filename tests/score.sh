@@ -5,17 +5,9 @@
 # metrics, and every bad input: clear message, exit 1 (runtime) or 2 (usage), no output,
 # previous output untouched, no temp left.
 . tests/lib.sh
-SCORE=${SCORE:-bin/score}
-BUILD=${BUILD:-build/release}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/test_score.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-
-if [ ! -x "$SCORE" ]; then fail score_binary "$SCORE not built"; exit 1; fi
-"$BUILD/tests/test_score_fixture" "$T" || { fail score_fixture "cannot write the fixture"; exit 1; }
+score_fixture score
 # Cheap settings: the metrics' code paths are the same at any step count.
 FAST="--deletion.steps 16 --insertion.steps 16 --faithfulness_correlation.runs 20 --bootstrap 200"
-S="--model $T/model.h5 --examples $T/examples.h5"
 
 # ---- a full default run ---------------------------------------------------------------------
 if $SCORE $S --saliency $T/sal.h5 --out $T/a.h5 $FAST --threads 1 >$T/a.txt 2>$T/a.err; then

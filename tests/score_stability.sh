@@ -6,15 +6,7 @@
 # threads, with the attack recorded; and the bad references: other model, other examples, a
 # method missing, other map shape, the metric without a reference.
 . tests/lib.sh
-SCORE=${SCORE:-bin/score}
-BUILD=${BUILD:-build/release}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/test_score_stability.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-
-if [ ! -x "$SCORE" ]; then fail stability_binary "$SCORE not built"; exit 1; fi
-"$BUILD/tests/test_score_fixture" "$T" || { fail stability_fixture "cannot write the fixture"; exit 1; }
-S="--model $T/model.h5 --examples $T/examples.h5"
+score_fixture stability
 Q="--metrics sparseness --bootstrap 100"
 
 # Modified references, written with h5py: gradient negated, the last trial dropped, no center.
