@@ -160,7 +160,7 @@ METRICS  ?= $(ALL_METRICS)
 # benign first; every other chain attacks benign's examples with ATTACK_<chain>
 CHAINS   ?= benign,pgd
 SEED     ?= 0
-# per-example stages (load, attack, infer, attribute) as SHARDS parts + bin/merge
+# stages as SHARDS parts: load, attack, infer, attribute merged by bin/merge, score by score --merge
 SHARDS   ?= 1
 RUN_DIR  ?= runs/$(EVAL)
 # stage binaries (tests point it at a private copy of bin/)
@@ -243,16 +243,29 @@ $(R)/$(1)/$(3).h5: $(foreach k,$(shell seq 0 $$(($(SHARDS) - 1))),$(R)/$(1)/$(3)
 	$(BIN)/merge $(MERGE_$(3)) --out $$@ $$(filter %.h5,$$^)
 endif
 endef
+# SCORE_RULE chain, inputs: score's parts are merged by score --merge itself, which checks them
+# and summarises every trial (bootstrap, paired comparisons), as one unsharded run would
+define SCORE_RULE
+ifeq ($(SHARDS),1)
+$(R)/$(1)/scores.h5: $(2) $(BIN)/score $(R)/$(1)/score.opts
+	$(call say,$(1),score,-> $$@)
+	$$(CMD.$(1)/score) --threads $(THREADS) --out $$@
+else
+$(R)/$(1)/scores.part%-of-$(SHARDS).h5: $(2) $(BIN)/score $(R)/$(1)/score.opts
+	$(call say,$(1),score,shard $$*/$(SHARDS) -> $$@)
+	$$(CMD.$(1)/score) --threads $(THREADS) --shard $$*/$(SHARDS) --out $$@
+$(R)/$(1)/scores.h5: $(foreach k,$(shell seq 0 $$(($(SHARDS) - 1))),$(R)/$(1)/scores.part$(k)-of-$(SHARDS).h5)
+	$(call say,$(1),score,merge -> $$@)
+	$$(CMD.$(1)/score) --threads $(THREADS) --out $$@ --merge $$^
+endif
+endef
 $(eval $(call STAGE_RULE,benign,load,examples,))
 define CHAIN_RULES
 $(if $(filter benign,$(1)),,$(call STAGE_RULE,$(1),attack,examples,$(MODEL) $(R)/benign/examples.h5))
 $(call STAGE_RULE,$(1),infer,predictions,$(MODEL) $(R)/$(1)/examples.h5)
 $(call STAGE_RULE,$(1),attribute,saliency,$(MODEL) $(R)/$(1)/examples.h5)
-# score: not sharded (its summaries and bootstrap need every trial)
-$(R)/$(1)/scores.h5: $(MODEL) $(R)/$(1)/examples.h5 $(R)/$(1)/saliency.h5 $(R)/$(1)/predictions.h5 $\
-    $(if $(filter benign,$(1)),,$(R)/benign/saliency.h5) $(BIN)/score $(R)/$(1)/score.opts
-	$(call say,$(1),score,-> $$@)
-	$$(CMD.$(1)/score) --threads $(THREADS) --out $$@
+$(call SCORE_RULE,$(1),$(MODEL) $(R)/$(1)/examples.h5 $(R)/$(1)/saliency.h5 $\
+  $(R)/$(1)/predictions.h5 $(if $(filter benign,$(1)),,$(R)/benign/saliency.h5))
 # export replaces the directory <chain>/exports whole
 $(R)/$(1)/exports: $(R)/$(1)/examples.h5 $(R)/$(1)/predictions.h5 $(R)/$(1)/saliency.h5 $\
     $(R)/$(1)/scores.h5 $(BIN)/export $(R)/$(1)/export.opts

@@ -182,18 +182,21 @@ int scores_write_trials(struct h5table_file *f, const char *method, const uint64
     return rc;
 }
 
-struct trial_value_row {
-    double v;
-};
+int scores_read_trial_values(struct h5table_file *f, const char *method, const char *column,
+                             enum h5table_type type, void **values, size_t *T)
+{
+    char name[SCORES_METHOD_LEN + 16];
+    snprintf(name, sizeof name, "trials/%s", method);
+    size_t size = h5table_type_size(type);
+    struct h5table_column c = {column, type, 0, size};
+    struct h5table_schema s = {"trials", size, 1, &c};
+    return h5table_read_table(f, name, &s, values, T);
+}
 
 int scores_read_trial_column(struct h5table_file *f, const char *method, const char *column,
                              double **values, size_t *T)
 {
-    char name[SCORES_METHOD_LEN + 16];
-    snprintf(name, sizeof name, "trials/%s", method);
-    struct h5table_column c = {column, H5TABLE_F64, 0, sizeof(double)};
-    struct h5table_schema s = {"trials", sizeof(struct trial_value_row), 1, &c};
-    return h5table_read_table(f, name, &s, (void **)values, T);
+    return scores_read_trial_values(f, method, column, H5TABLE_F64, (void **)values, T);
 }
 
 /* ---- JSON objects of parameters ----------------------------------------------------------- */

@@ -46,6 +46,9 @@ int scores_write_trials(struct h5table_file *f, const char *method, const uint64
 /* Reads the float64 column `column` of trials/<method> into *values (malloc'd, *T rows). */
 int scores_read_trial_column(struct h5table_file *f, const char *method, const char *column,
                              double **values, size_t *T);
+/* The same for a column of any numeric type (example_id: H5TABLE_U64, class_id: I32, ...). */
+int scores_read_trial_values(struct h5table_file *f, const char *method, const char *column,
+                             enum h5table_type type, void **values, size_t *T);
 
 struct scores_summary_row {
     char method[SCORES_METHOD_LEN];

@@ -11,10 +11,12 @@
 #include "pipeline/err.h"
 #include "stages/common.h"
 #include "stages/score_data.h"
+#include "stages/score_parts.h"
 #include "stages/score_run.h"
 
 static const char *const score_usage[] = {
     "score --model FILE --examples FILE --saliency FILE --out FILE [options]",
+    "score [the same options] --merge PART.h5...   (the parts of --shard 0/N .. N-1/N)",
     "  --model FILE           model.h5 the maps were computed with (checked by content hash)",
     "  --examples FILE        examples.h5 (images, objects, masks, classes)",
     "  --saliency FILE        saliency.h5 (trials, maps/<method>)",
@@ -40,12 +42,20 @@ static const char *const score_usage[] = {
     "  --reference-saliency FILE  the benign chain's saliency.h5: adds map_stability (Spearman",
     "                         and top-k overlap of each trial's map with its reference map)",
     "  --<metric>.<param> V   metric parameters, see README (e.g. --pointing_game.tolerance 5)",
+    "  --shard K/N            score the trials of shard K of N (example_id ranges, as the",
+    "                         other stages shard); summaries cover the shard only",
+    "  --merge PART.h5...     the parts of a sharded run, shard 0 to N-1, in that order (after",
+    "                         every option): checked to come from these options and inputs,",
+    "                         merged and summarised over every trial; the output equals the",
+    "                         unsharded run's, byte for byte",
     NULL};
 
 struct opts {
     const char *model, *examples, *saliency, *predictions, *out, *gt, *substrate, *outputs[4];
     const char *sanity_mode, *init, *reference;
     struct cli_list metrics, methods, layers;
+    struct cli_shard shard;
+    int merge;
     long long limit, rerun_limit, batch, seed, boot, paired, block, tie, mabs, rabs, kabs, aabs, concept, topk;
     long long dsteps, dstep, isteps, istep, radius, fruns, fsub, isamp, inorm, ssamp, sabs;
     double level, tol, sigma, isigma, sradius, sfrac;
@@ -108,6 +118,33 @@ static void to_config(struct score_config *c, const struct opts *o, const struct
     c->paired = (int)o->paired, c->block = (int)o->block;
 }
 
+/* The params a part of shard k/n carries: this run's, with that shard. */
+static char *part_params(uint32_t k, uint32_t n, void *user)
+{
+    struct opts *o = user;
+    struct cli_shard keep = o->shard;
+    o->shard = (struct cli_shard){k, n};
+    char *params = cli_params_json();
+    o->shard = keep;
+    return params;
+}
+
+/* score --merge: the parts, checked against this run's options and inputs (by content). */
+static int open_parts(struct score_parts *parts, const char *const *paths, int n,
+                      struct opts *o, const struct score_data *d, uint64_t model_hash,
+                      const struct h5table_input *in, int nin)
+{
+    uint64_t hashes[5];
+    for (int i = 0; i < nin; i++) {
+        const char *role = in[i].role;
+        if (strcmp(role, "model") == 0) hashes[i] = model_hash;
+        else if (strcmp(role, "examples") == 0) hashes[i] = d->examples_hash;
+        else if (strcmp(role, "saliency") == 0) hashes[i] = d->saliency_hash;
+        else if (h5table_content_hash_path(in[i].path, &hashes[i])) return -1;
+    }
+    return score_parts_open(parts, paths, n, d, part_params, o, in, hashes, nin);
+}
+
 int main(int argc, char **argv)
 {
     static struct opts o = {.gt = "masks", .substrate = "zero", .outputs = {"prob", "prob", "logit",
@@ -151,9 +188,14 @@ int main(int argc, char **argv)
         CLI_OPT("sanity_check.init", CLI_STRING, &o.init),
         IN("reference-saliency", &o.reference),
         DBL("map_stability.top_fraction", &o.sfrac, 1e-9, 1), INT("map_stability.abs", &o.sabs, 0, 1),
+        CLI_OPT("shard", CLI_SHARD, &o.shard),
+        {.name = "merge", .kind = CLI_FLAG, .value = &o.merge, .flags = CLI_NOT_PARAM},
         CLI_END};
     cli_init("score", score_usage);
-    if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
+    int first_part = cli_parse(opts, argc, argv), n_parts = argc - first_part;
+    if (!o.merge && n_parts) cli_usage_error("unexpected argument '%s'", argv[first_part]);
+    if (o.merge && n_parts == 0) cli_usage_error("--merge needs the parts, after every option");
+    if (o.merge && o.shard.n > 1) cli_usage_error("--merge writes the whole run: no --shard");
     cli_set_output(o.out);
     if (!o.model || !o.examples || !o.saliency || !o.out)
         cli_usage_error("--model, --examples, --saliency and --out are required");
@@ -178,8 +220,9 @@ int main(int argc, char **argv)
         (o.methods.n && score_data_select(&d, o.methods.items, o.methods.n)))
         cli_fail();
     score_data_limit(&d, (size_t)o.limit, (size_t)o.rerun_limit);
-    size_t missing = 0;
-    if (o.reference && score_data_open_reference(&d, o.reference, o.model, &missing)) cli_fail();
+    if (o.reference && score_data_open_reference(&d, o.reference, o.model)) cli_fail();
+    if (o.shard.n > 1) score_data_shard(&d, o.shard.k, o.shard.n);
+    size_t missing = score_data_ref_missing(&d);
     if (missing)
         fprintf(stderr, "score: %zu of %zu trials have no trial in '%s' (map_stability NaN)\n",
                 missing, d.T, o.reference);
@@ -194,7 +237,14 @@ int main(int argc, char **argv)
     int nin = 3;
     if (o.predictions) in[nin++] = (struct h5table_input){"predictions", o.predictions};
     if (o.reference) in[nin++] = (struct h5table_input){"reference_saliency", o.reference};
-    int rc = score_run(&r, &c, &m, &d, out);
+    struct score_parts parts = {0};
+    if (o.merge && open_parts(&parts, (const char *const *)argv + first_part, n_parts, &o, &d,
+                              mhash, in, nin)) {
+        h5table_abort(out);
+        cli_fail();
+    }
+    int rc = score_run(&r, &c, &m, &d, o.merge ? &parts : NULL, out);
+    score_parts_close(&parts);
     if (!rc) score_summarise(&r, &c);
     rc = rc || score_write_tables(&r, &c, &d, out) ||
          h5table_write_provenance(out, "score", params, in, nin) ||

@@ -315,6 +315,32 @@ void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit)
     d->T_rerun = trials_of_first(d, rerun_limit);
 }
 
+void score_data_shard_bounds(const struct score_data *d, uint32_t k, uint32_t n, size_t *b,
+                             size_t *e)
+{
+    size_t t = 0;
+    while (t < d->T && cli_shard_of(d->tid[t], n) < k)
+        t++;
+    *b = t;
+    while (t < d->T && cli_shard_of(d->tid[t], n) == k)
+        t++;
+    *e = t;
+}
+
+void score_data_shard(struct score_data *d, uint32_t k, uint32_t n)
+{
+    size_t b, e;
+    score_data_shard_bounds(d, k, n, &b, &e);
+    size_t T = e - b;
+    memmove(d->tid, d->tid + b, T * sizeof *d->tid);
+    memmove(d->tcls, d->tcls + b, T * sizeof *d->tcls);
+    memmove(d->trow, d->trow + b, T * sizeof *d->trow);
+    if (d->ref_row) memmove(d->ref_row, d->ref_row + b, T * sizeof *d->ref_row);
+    d->T_rerun = d->T_rerun > e ? T : d->T_rerun > b ? d->T_rerun - b : 0;
+    d->t_off += b;
+    d->T = T;
+}
+
 void score_data_rows(const struct score_data *d, size_t t0, size_t t1, size_t *r0, size_t *r1)
 {
     *r0 = t1 > t0 ? d->trow[t0] : 0;
@@ -404,7 +430,7 @@ static int check_reference_examples(struct score_data *d, const char *path)
 }
 
 /* Joins every trial of d to the reference trial with its (example_id, class_id). */
-static int join_reference(struct score_data *d, const char *path, size_t *missing)
+static int join_reference(struct score_data *d, const char *path)
 {
     struct trial_row *rows = NULL;
     if (h5table_read_table(d->ref, "trials", &trial_schema, (void **)&rows, &d->T_ref) &&
@@ -418,7 +444,6 @@ static int join_reference(struct score_data *d, const char *path, size_t *missin
                          path, r);
     d->ref_row = xmalloc((d->T_file ? d->T_file : 1) * sizeof *d->ref_row);
     size_t r0 = 0;
-    *missing = 0;
     for (size_t t = 0; t < d->T_file && !rc; t++) {
         while (r0 < d->T_ref && rows[r0].example_id < d->tid[t])
             r0++;
@@ -428,21 +453,19 @@ static int join_reference(struct score_data *d, const char *path, size_t *missin
                 d->ref_row[t] = (int64_t)r;
                 break;
             }
-        *missing += d->ref_row[t] < 0 && t < d->T;
     }
     free(rows);
     return rc;
 }
 
-int score_data_open_reference(struct score_data *d, const char *path, const char *model_path,
-                              size_t *missing)
+int score_data_open_reference(struct score_data *d, const char *path, const char *model_path)
 {
     d->ref_path = path;
     d->ref = h5table_open(path);
     if (!d->ref ||
         check_input_as("use reference saliency", d->ref, path, "model", model_path,
                        d->model_hash) ||
-        check_reference_examples(d, path) || join_reference(d, path, missing))
+        check_reference_examples(d, path) || join_reference(d, path))
         return -1;
     for (size_t m = 0; m < d->n_methods; m++) {
         char name[256];
@@ -458,6 +481,14 @@ int score_data_open_reference(struct score_data *d, const char *path, const char
         h5table_stream_close(s);
     }
     return 0;
+}
+
+size_t score_data_ref_missing(const struct score_data *d)
+{
+    size_t n = 0;
+    for (size_t t = 0; d->ref_row && t < d->T; t++)
+        n += d->ref_row[t] < 0;
+    return n;
 }
 
 struct h5table_stream *score_data_open_ref_maps(struct score_data *d, const char *method)

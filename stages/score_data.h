@@ -43,6 +43,7 @@ struct score_data {
     uint64_t saliency_hash;
     size_t T;         /* trials scored (a prefix after score_data_limit) */
     size_t T_rerun;   /* trials the re-run metrics score: a prefix of T (score_data_limit) */
+    size_t t_off;     /* trial 0 is the file's trial t_off (score_data_shard) */
     size_t T_file;    /* trials in the file */
     uint64_t *tid;    /* [T] example_id, non-decreasing */
     int32_t *tcls;    /* [T] class */
@@ -76,6 +77,15 @@ int score_data_select(struct score_data *d, const char *const *methods, int n);
  * `rerun_limit` examples only (rerun_limit > 0; 0: all that are kept). */
 void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit);
 
+/* Trials [*b, *e) of shard k of n: those whose example_id is in the shard (cli_shard_of), a
+ * contiguous range because trials are in example_id order. */
+void score_data_shard_bounds(const struct score_data *d, uint32_t k, uint32_t n, size_t *b,
+                             size_t *e);
+/* Keeps the trials of shard k of n (after score_data_limit and score_data_open_reference):
+ * trial t is then the file's trial t_off + t, and T_rerun counts the shard's part of the
+ * re-run prefix. */
+void score_data_shard(struct score_data *d, uint32_t k, uint32_t n);
+
 /* Example rows [r0, r1) spanned by trials [t0, t1). */
 void score_data_rows(const struct score_data *d, size_t t0, size_t t1, size_t *r0, size_t *r1);
 
@@ -98,22 +108,23 @@ struct h5table_stream *score_data_open_maps(struct score_data *d, const char *me
  * are attacked) after score_data_open and score_data_select: it must come from the same
  * model (model_path, the one given to score_data_open), from d's examples or the examples they were attacked from (their provenance), be
  * sorted by example_id and hold every selected method as [T_ref, H, W] float32. Each trial
- * is joined to the reference trial of the same (example_id, class_id); *missing receives the
- * number of trials without one (their map_stability is NaN). */
-int score_data_open_reference(struct score_data *d, const char *path, const char *model_path,
-                              size_t *missing);
+ * is joined to the reference trial of the same (example_id, class_id); a trial without one
+ * gets map_stability NaN. */
+int score_data_open_reference(struct score_data *d, const char *path, const char *model_path);
+/* Trials (of the T scored) without a reference trial. */
+size_t score_data_ref_missing(const struct score_data *d);
 
 /* Opens maps/<method> of the reference (checked at score_data_open_reference). */
 struct h5table_stream *score_data_open_ref_maps(struct score_data *d, const char *method);
 
-/* Reads the reference maps of trials [t0, t1) into maps[(t1-t0) * H * W] (trial t0 + i at
- * row i; rows of trials without a reference are left as they are), in runs of consecutive
- * reference rows. */
 /* Root attributes of scores.h5 describing the chain: the examples' attack, attack_mode and
  * attack_eps when they were attacked (bin/attack), and map_stability_missing (trials without a
  * reference trial) when missing >= 0. */
 int score_data_write_chain(struct score_data *d, struct h5table_file *out, int64_t missing);
 
+/* Reads the reference maps of trials [t0, t1) into maps[(t1-t0) * H * W] (trial t0 + i at
+ * row i; rows of trials without a reference are left as they are), in runs of consecutive
+ * reference rows. */
 int score_data_read_ref_maps(struct score_data *d, struct h5table_stream *s, size_t t0,
                              size_t t1, float *maps);
 

@@ -229,6 +229,8 @@ struct method_ctx {
     struct h5table_file *out;
     struct score_results *r;
     struct score_method_result *res;
+    const struct score_parts *parts; /* score --merge: values come from the parts */
+    float *part_curves[2];           /* score --merge: [T, steps + 1] deletion, insertion */
     struct score_faith *faith;
     struct score_random *rnd;
     int *layers;
@@ -453,7 +455,7 @@ static int block_run(struct method_ctx *x, size_t t0, size_t t1)
     struct score_data *d = x->d;
     size_t r0, r1;
     score_data_rows(d, t0, t1, &r0, &r1);
-    if (h5table_stream_read(x->maps_in, t0, t1 - t0, x->maps) ||
+    if (h5table_stream_read(x->maps_in, d->t_off + t0, t1 - t0, x->maps) ||
         score_data_read_images(d, r0, r1, x->img))
         return -1;
     preprocess_forward(x->x, x->img, x->m->mean, x->m->std, (int)(r1 - r0), d->H, d->W, d->C);
@@ -520,6 +522,11 @@ static void ctx_buffers(struct method_ctx *x)
     }
     x->objs = xmalloc((size_t)x->nthreads * (size_t)(x->max_obj ? x->max_obj : 1) *
                       sizeof *x->objs);
+    for (int k = 0; k < 2 && x->parts; k++) {
+        const struct perturb_schedule *s = k ? &x->c->faith.insertion : &x->c->faith.deletion;
+        if (x->c->want[k ? SCORE_INSERTION : SCORE_DELETION])
+            x->part_curves[k] = xmalloc(T * (size_t)(s->n_steps + 1) * sizeof(float));
+    }
     x->gt_area = xmalloc(T * sizeof *x->gt_area);
     x->difficult = xcalloc(T, 1);
     x->rl_class = xmalloc(T * sizeof *x->rl_class);
@@ -539,7 +546,7 @@ static void ctx_release(struct method_ctx *x)
     free(x->maps), free(x->img), free(x->x), free(x->masks), free(x->curves), free(x->a);
     free(x->b), free(x->ft), free(x->ex), free(x->cls), free(x->sim), free(x->scratch);
     free(x->gt), free(x->objs), free(x->gt_area), free(x->difficult), free(x->rl_class);
-    free(x->ref_maps), free(x->stab_scratch);
+    free(x->ref_maps), free(x->stab_scratch), free(x->part_curves[0]), free(x->part_curves[1]);
 }
 
 static int apply_param(void *user, const char *key, const char *value)
@@ -592,7 +599,7 @@ static int method_open(struct method_ctx *x, const char *method)
         return -1;
     for (int k = 0; k < 2; k++)
         if (c->want[k ? SCORE_INSERTION : SCORE_DELETION] && open_curve(x, k, method)) return -1;
-    if (needs(c, SCORE_NEEDS_METHOD)) {
+    if (needs(c, SCORE_NEEDS_METHOD) && !x->parts) {
         struct saliency_params p;
         if (method_params(x, method, &p) ||
             score_random_create(&x->rnd, x->m->net, &p, &c->random, c->block, c->block))
@@ -666,15 +673,65 @@ static int method_write(struct method_ctx *x)
     return rc;
 }
 
+/* score --merge: the method's values, curves and costs of every part into the result. */
+static int parts_read(struct method_ctx *x)
+{
+    const struct score_results *r = x->r;
+    struct score_part_column cols[SCORE_METRIC_COUNT + 16];
+    const char *cost_cols[SCORE_METRIC_COUNT];
+    int cost_reruns[SCORE_METRIC_COUNT], cost_metric[SCORE_METRIC_COUNT], n = 0, n_cost = 0;
+    if (needs(x->c, SCORE_NEEDS_GT)) {
+        cols[n++] = (struct score_part_column){"gt_area", H5TABLE_I64, x->gt_area};
+        cols[n++] = (struct score_part_column){"difficult", H5TABLE_U8, x->difficult};
+    }
+    if (x->c->want[SCORE_RANDOM_LOGIT])
+        cols[n++] = (struct score_part_column){"random_logit_class", H5TABLE_I32, x->rl_class};
+    for (int j = 0; j < r->ncols; j++) {
+        cols[n++] = (struct score_part_column){r->cols[j].name, H5TABLE_F64, x->res->vals[j]};
+        if (first_col(r, r->cols[j].metric) != j) continue;
+        cost_cols[n_cost] = r->cols[j].name;
+        cost_reruns[n_cost] = score_metric_reruns(r->cols[j].metric);
+        cost_metric[n_cost++] = (int)r->cols[j].metric;
+    }
+    double fwd[SCORE_METRIC_COUNT], bwd[SCORE_METRIC_COUNT];
+    struct score_part_arrays a = {cols, n, {x->part_curves[0], x->part_curves[1]},
+                                  {x->c->faith.deletion.n_steps + 1,
+                                   x->c->faith.insertion.n_steps + 1},
+                                  {x->res->sanity[0], x->res->sanity[1]}, x->L, cost_cols,
+                                  cost_reruns, fwd, bwd, n_cost};
+    if (score_parts_read(x->parts, x->d, x->res->name, &a)) return -1;
+    for (int i = 0; i < n_cost; i++)
+        x->res->fwd[cost_metric[i]] = fwd[i], x->res->bwd[cost_metric[i]] = bwd[i];
+    return 0;
+}
+
+/* score --merge: appends the curves of trials [t0, t1) as block_run does (the scored rows,
+ * then the re-run limit's NaN rows), so the file is laid out as an unsharded run's. */
+static int parts_block(struct method_ctx *x, size_t t0, size_t t1)
+{
+    size_t T_rerun = x->d->T_rerun, tr = t1 < T_rerun ? t1 : T_rerun > t0 ? T_rerun : t0;
+    size_t from[2] = {t0, tr}, to[2] = {tr, t1};
+    for (int part = 0; part < 2; part++)
+        for (int k = 0; k < 2 && to[part] > from[part]; k++) {
+            if (!x->curve_out[k]) continue;
+            size_t row = (size_t)(k ? x->c->faith.insertion.n_steps
+                                    : x->c->faith.deletion.n_steps) + 1;
+            if (h5table_stream_append(x->curve_out[k], x->part_curves[k] + from[part] * row,
+                                      to[part] - from[part]))
+                return -1;
+        }
+    return 0;
+}
+
 static int method_run(struct method_ctx *x, const char *method)
 {
     size_t T = x->d->T, B = (size_t)x->c->block;
     struct cli_progress pr;
-    if (method_open(x, method)) return -1;
+    if (method_open(x, method) || (x->parts && parts_read(x))) return -1;
     cli_progress_start(&pr, method, T);
     for (size_t t0 = 0; t0 < T; t0 += B) {
         size_t t1 = t0 + B < T ? t0 + B : T;
-        if (block_run(x, t0, t1)) return -1;
+        if (x->parts ? parts_block(x, t0, t1) : block_run(x, t0, t1)) return -1;
         cli_progress_update(&pr, t1);
     }
     cli_progress_finish(&pr);
@@ -726,13 +783,14 @@ static int sanity_layers(struct score_results *r, const struct score_config *c,
 }
 
 int score_run(struct score_results *r, const struct score_config *c, struct model *m,
-              struct score_data *d, struct h5table_file *out)
+              struct score_data *d, const struct score_parts *parts, struct h5table_file *out)
 {
     memset(r, 0, sizeof *r);
     r->T = d->T, r->T_rerun = d->T_rerun, r->K = d->K, r->tolerance = c->tolerance;
     make_columns(r, c);
     r->m = xcalloc(d->n_methods ? d->n_methods : 1, sizeof *r->m);
-    struct method_ctx x = {.c = c, .m = m, .d = d, .out = out, .r = r, .nthreads = 1};
+    struct method_ctx x = {.c = c, .m = m, .d = d, .out = out, .r = r, .parts = parts,
+                           .nthreads = 1};
 #ifdef _OPENMP
     x.nthreads = omp_get_max_threads();
 #endif
@@ -745,7 +803,7 @@ int score_run(struct score_results *r, const struct score_config *c, struct mode
     int rc = check_inputs(c, d);
     if (!rc && c->want[SCORE_SANITY_CHECK]) rc = sanity_layers(r, c, m->net, &x.layers);
     x.L = r->n_layers;
-    if (!rc && needs(c, SCORE_NEEDS_FORWARD))
+    if (!rc && needs(c, SCORE_NEEDS_FORWARD) && !parts)
         rc = score_faith_create(&x.faith, m->net, &c->faith, d->C, d->H, d->W, c->block);
     for (size_t k = 0; !rc && k < d->n_methods; k++) {
         struct method_ctx mx = x;

@@ -18,6 +18,7 @@
 #include "pipeline/score_random.h"
 #include "pipeline/score_stability.h"
 #include "stages/score_data.h"
+#include "stages/score_parts.h"
 
 enum score_metric {
     SCORE_POINTING_GAME = 0,
@@ -128,9 +129,10 @@ void score_results_release(struct score_results *r);
 
 /* Scores every selected method of d on the model (its net built for net_max_batch examples,
  * with gradients when a metric re-runs the method), writing trials/<method> and curves/<method>
- * into out as it goes, and keeping the values in r. */
+ * into out as it goes, and keeping the values in r. With parts (score --merge), the values are
+ * read from the parts of a sharded run instead of computed, and out is written the same way. */
 int score_run(struct score_results *r, const struct score_config *c, struct model *m,
-              struct score_data *d, struct h5table_file *out);
+              struct score_data *d, const struct score_parts *parts, struct h5table_file *out);
 
 /* Summaries of every (method, column) and of the sanity curves per layer, and the paired
  * comparisons of every two methods (when c->paired), with seeded bootstrap intervals. */

@@ -85,7 +85,7 @@ left=$(cd "$T/bad" && find . -name '*.h5' ! -path ./benign/examples.h5 -o -name 
 if [ $rc -ne 0 ] && [ -n "$msg" ] && [ -z "$left" ] && grep -q 'Error 1' "$T/make.log"; then
     pass pipeline_failed_stage_stops; else fail pipeline_failed_stage_stops "rc=$rc msg=$msg left=$left"; fi
 
-# --- SHARDS=2 under make -j2 equals the unsharded run --------------------------------------------
+# --- SHARDS=2 under make -j2 (score too: parts and score --merge) equals the unsharded run ---
 same_data() { # A B: the datasets of A, bit for bit in B (attributes aside: per-shard summaries,
     # paths of inputs); prints the first that differs
     /usr/bin/python3 - "$1" "$2" <<'EOF'
@@ -99,7 +99,8 @@ for n in names:
         print(n); sys.exit(1)
 EOF
 }
-if mk "$T/sh2" -j2 run SHARDS=2 && [ -f "$T/sh2/pgd/saliency.part1-of-2.h5" ]; then
+if mk "$T/sh2" -j2 run SHARDS=2 && [ -f "$T/sh2/pgd/saliency.part1-of-2.h5" ] &&
+   [ -f "$T/sh2/benign/scores.part1-of-2.h5" ]; then
     pass pipeline_shards_j2_run; else fail pipeline_shards_j2_run "$(tail -5 "$T/make.log")"; fi
 bad=""
 for f in $TABLES; do

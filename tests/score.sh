@@ -216,6 +216,45 @@ bad score_bad_substrate 2 "unknown value" $SCORE $S --saliency $T/sal.h5 --delet
 bad score_bad_layer 1 "no such layer" $SCORE $S --saliency $T/sal.h5 --metrics sanity_check --methods gradient --sanity_check.layers conv9
 bad score_bad_missing_file 1 "cannot" $SCORE $S --saliency $T/nope.h5
 bad score_bad_usage 2 "required" $SCORE --model $T/model.h5
+# ---- --shard K/N parts and --merge: the merged file is the unsharded run's, byte for byte --
+# block 2 and --rerun-limit 3 put shard and block edges inside the re-run prefix
+SH="--methods center,gradient --metrics relevance_mass,pointing_game,deletion,insertion,faithfulness_correlation,sanity_check,max_sensitivity"
+SH="$S --saliency $T/sal.h5 $SH $FAST --sensitivity.samples 2 --rerun-limit 3 --block 2"
+ok=1
+$SCORE $SH --out $T/sh_full.h5 >$T/sh_full.txt 2>&1 || ok=0
+for k in 0 1 2; do $SCORE $SH --shard $k/3 --out $T/sh_p$k.h5 >/dev/null 2>&1 || ok=0; done
+$SCORE $SH --threads 1 --out $T/sh_merged.h5 --merge $T/sh_p0.h5 $T/sh_p1.h5 $T/sh_p2.h5 \
+    >$T/sh_merged.txt 2>&1 || ok=0
+if [ $ok = 1 ] && cmp -s $T/sh_full.h5 $T/sh_merged.h5 && cmp -s $T/sh_full.txt $T/sh_merged.txt &&
+   [ "$($PY -c "import h5py; print(*(len(h5py.File('$T/sh_p%d.h5' % k)['trials/gradient']) for k in range(3)))")" = "3 2 4" ]; then
+    pass score_shard_merge_identical
+else
+    fail score_shard_merge_identical "ok=$ok; $(tail -2 $T/sh_merged.txt)"
+fi
+# bad merges: exit 1 (2 for usage), a 'cannot merge' line, the previous output untouched
+cp $T/sh_full.h5 $T/prev.h5 && cp $T/prev.h5 $T/prev.orig
+$SCORE $SH --seed 1 --shard 1/3 --out $T/sh_seed1.h5 >/dev/null 2>&1
+$SCORE $SH --reference-saliency $T/sal.h5 --shard 0/3 --out $T/sh_ref.h5 >/dev/null 2>&1
+bad_merge() {
+    name=$1; code=$2; pat=$3; shift 3
+    msg=$($SCORE $SH --out $T/prev.h5 "$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq $code ] && echo "$msg" | grep -q "$pat" && cmp -s $T/prev.h5 $T/prev.orig &&
+       [ -z "$(ls $T | grep tmp)" ]; then
+        pass "$name"
+    else
+        fail "$name" "rc=$rc msg=$msg"
+    fi
+}
+bad_merge score_merge_order 1 "cannot merge '.*sh_p1.h5': it is not shard 0/3" --merge $T/sh_p1.h5 $T/sh_p0.h5 $T/sh_p2.h5
+bad_merge score_merge_missing_part 1 "not shard 0/2" --merge $T/sh_p0.h5 $T/sh_p2.h5
+bad_merge score_merge_other_options 1 "not shard 1/3 .*\"seed\":1" --merge $T/sh_p0.h5 $T/sh_seed1.h5 $T/sh_p2.h5
+bad_merge score_merge_other_inputs 1 "with a reference_saliency input, this run without" --merge $T/sh_ref.h5 $T/sh_p1.h5 $T/sh_p2.h5
+bad_merge score_merge_other_stage 1 "written by stage 'attribute'" --merge $T/sal.h5 $T/sh_p1.h5 $T/sh_p2.h5
+bad_merge score_merge_no_parts 2 "needs the parts" --merge
+bad_merge score_merge_with_shard 2 "no --shard" --shard 1/3 --merge $T/sh_p0.h5
+bad_merge score_merge_not_scores 1 "cannot" --merge $T/nope.h5 $T/sh_p1.h5 $T/sh_p2.h5
+bad score_positional_without_merge 2 "unexpected argument" $SCORE $SH $T/sh_p0.h5
+
 # boxes instead of masks work on the same data
 if $SCORE --model $T/model.h5 --examples $T/examples_nomask.h5 --saliency $T/sal_nomask.h5 \
     --metrics pointing_game --ground-truth boxes --out $T/x.h5 >/dev/null 2>&1; then

@@ -104,6 +104,18 @@ EOF2
 if grep -q "1 of 9 trials have no trial in" $T/drop.err; then pass stability_missing_note
 else fail stability_missing_note "$(cat $T/drop.err)"; fi
 
+# ---- sharded: the dropped reference trial lands in the last shard; merged == unsharded ------
+D="$S --saliency $T/sal.h5 --reference-saliency $T/ref_drop.h5 $Q --methods gradient,oracle"
+ok=1
+for k in 0 1; do $SCORE $D --shard $k/2 --out $T/dp$k.h5 >/dev/null 2>&1 || ok=0; done
+$SCORE $D --out $T/dmerged.h5 --merge $T/dp0.h5 $T/dp1.h5 >/dev/null 2>&1 || ok=0
+if [ $ok = 1 ] && cmp -s $T/drop.h5 $T/dmerged.h5 &&
+   [ "$($PY -c "import h5py; print(h5py.File('$T/dp1.h5').attrs['map_stability_missing'])")" = 1 ]; then
+    pass stability_shard_merge_identical
+else
+    fail stability_shard_merge_identical "ok=$ok"
+fi
+
 # ---- an attack chain against its benign chain -------------------------------------------------
 A="--model $T/model.h5 --examples $T/att_ex.h5 --saliency $T/att.h5 --reference-saliency $T/ben.h5 $Q"
 if bin/attribute $S --methods gradient,guided_backprop --out $T/ben.h5 >/dev/null 2>&1 &&
