@@ -521,6 +521,7 @@ int main(int argc, char **argv)
         CLI_OPT("shard", CLI_SHARD, &s.shard),
         CLI_END};
     cli_init("attribute", attribute_usage);
+    cli_keep_argv(argc, argv);
     argc = attr_take_overrides(&s, argc, argv);
     if (cli_parse(opts, argc, argv) != argc) cli_usage_error("unexpected argument");
     cli_set_output(s.out);

@@ -310,11 +310,17 @@ static void cli_apply(const struct cli_option *o, const char *v)
     }
 }
 
+void cli_keep_argv(int argc, char **argv)
+{
+    cli_argv = xcalloc((size_t)argc + 1, sizeof *cli_argv); /* lives until exit */
+    memcpy(cli_argv, argv, (size_t)argc * sizeof *cli_argv);
+    cli_argc = argc;
+}
+
 int cli_parse(const struct cli_option *opts, int argc, char **argv)
 {
     cli_opts = opts;
-    cli_argc = argc;
-    cli_argv = argv;
+    if (!cli_argv) cli_argc = argc, cli_argv = argv;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];

@@ -111,6 +111,9 @@ int cli_exit(int code);
  * process killed by a signal leaves no record (its output is missing too). aggregate reads
  * these as MLflow system metrics; tables stay free of wall-clock times. */
 void cli_set_output(const char *out);
+/* For a stage that takes arguments out of argv before cli_parse (attribute's --METHOD.PARAM):
+ * keeps a copy of the whole command line for the timing record. Call before changing argv. */
+void cli_keep_argv(int argc, char **argv);
 
 /* Allocation that cannot fail: on OOM prints "<stage>: cannot allocate N bytes: out of
  * memory" and exits 1. xcalloc checks n * size for overflow. */

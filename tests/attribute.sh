@@ -37,6 +37,9 @@ else
 fi
 grep -q '^attribute: rise: .* 200 forward + 0 backward passes' "$T/out.txt" &&
     pass attribute_stdout_costs || fail attribute_stdout_costs "$(cat "$T/out.txt")"
+# the timing record keeps the whole command line, --METHOD.PARAM options included
+grep -q '"--rise.masks", "40", .*"--seed", "9"' "$T/s.h5.time.json" &&
+    pass attribute_time_record_argv || fail attribute_time_record_argv "$(cat "$T/s.h5.time.json")"
 
 $PY - "$T/ex.h5" "$T/s.h5" "$ALL" <<'EOF'
 import json, sys
