@@ -343,11 +343,11 @@ $(RR)/roar.h5: $(RR)/train-saliency.h5 $(R)/benign/examples.h5 $(R)/benign/salie
 	$(CMD.roar/roar) --threads $(THREADS) --out $@
 roar: $(RR)/roar.h5
 
-# ---- make model: reproduces the default model (data/models/README.md, over an hour) ------------
+# ---- make model: reproduces the default model (data/models/README.md, about 1.5 hours) ---------
 # Into build/model/ (MODEL_OUT=data/models/fashion-scenes-cnn.h5 replaces the shipped file).
 # The binaries are order-only prerequisites: relinking bin/train must not restart a long training.
 MODEL_OUT   ?= build/model/fashion-scenes-cnn.h5
-TRAIN1_OPTS ?= --arch data/models/fashion-scenes-cnn.json --epochs 12 --batch 64 --optimizer adamw $\
+TRAIN1_OPTS ?= --arch data/models/fashion-scenes-cnn.json --epochs 16 --batch 64 --optimizer adamw $\
   --lr 0.003 --weight-decay 0.05 --warmup-epochs 1 --flip --seed 0
 TRAIN2_OPTS ?= --epochs 8 --batch 64 --optimizer adamw --lr 0.001 --weight-decay 0.05 $\
   --warmup-epochs 0.5 --flip --seed 1

@@ -100,11 +100,11 @@ static int model_compact(struct net_layer_spec *s)
     return model_blocks(s, ch);
 }
 
-/* The shipped default model's architecture (data/models/fashion-scenes-cnn.h5: 16-32-96-192
+/* The shipped default model's architecture (data/models/fashion-scenes-cnn.h5: 32-64-128-256
  * channels), random weights. */
 static int model_default(struct net_layer_spec *s)
 {
-    static const int ch[4] = {16, 32, 96, 192};
+    static const int ch[4] = {32, 64, 128, 256};
     return model_blocks(s, ch);
 }
 

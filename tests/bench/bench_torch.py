@@ -35,8 +35,8 @@ def compact():
 
 
 def default():
-    """The shipped default model's architecture (16-32-96-192), random weights."""
-    return blocks([16, 32, 96, 192])
+    """The shipped default model's architecture (32-64-128-256), random weights."""
+    return blocks([32, 64, 128, 256])
 
 
 def vgg11():
