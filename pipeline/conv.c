@@ -138,7 +138,8 @@ static inline void copy_run(float *restrict d, const float *restrict src, int m)
 
 /* Writes count values (src, or zeros when src is NULL) to columns j.. of one row of the
  * destination: plain (dst[j]) or panelled (column j at panel j/NR, lane j%NR). */
-static void put_run(float *dst, size_t panel_stride, int panelled, int j, const float *src,
+static inline __attribute__((always_inline)) void put_run(float *dst, size_t panel_stride,
+                                                           int panelled, int j, const float *src,
                     int count)
 {
     if (!panelled) {
