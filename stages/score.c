@@ -196,6 +196,10 @@ int main(int argc, char **argv)
     if (!o.merge && n_parts) cli_usage_error("unexpected argument '%s'", argv[first_part]);
     if (o.merge && n_parts == 0) cli_usage_error("--merge needs the parts, after every option");
     if (o.merge && o.shard.n > 1) cli_usage_error("--merge writes the whole run: no --shard");
+    for (int i = first_part; i < argc; i++)
+        if (strncmp(argv[i], "--", 2) == 0)
+            cli_usage_error("cannot use '%s' after the parts: options go before --merge's parts",
+                            argv[i]);
     cli_set_output(o.out);
     if (!o.model || !o.examples || !o.saliency || !o.out)
         cli_usage_error("--model, --examples, --saliency and --out are required");

@@ -253,6 +253,7 @@ bad_merge score_merge_other_stage 1 "written by stage 'attribute'" --merge $T/sa
 bad_merge score_merge_no_parts 2 "needs the parts" --merge
 bad_merge score_merge_with_shard 2 "no --shard" --shard 1/3 --merge $T/sh_p0.h5
 bad_merge score_merge_not_scores 1 "cannot" --merge $T/nope.h5 $T/sh_p1.h5 $T/sh_p2.h5
+bad_merge score_merge_option_after_parts 2 "options go before" --merge $T/sh_p0.h5 $T/sh_p1.h5 $T/sh_p2.h5 --threads 1
 bad score_positional_without_merge 2 "unexpected argument" $SCORE $SH $T/sh_p0.h5
 
 # boxes instead of masks work on the same data
