@@ -315,6 +315,12 @@ void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit)
     d->T_rerun = trials_of_first(d, rerun_limit);
 }
 
+size_t score_data_rerun_end(const struct score_data *d, size_t t0, size_t t1)
+{
+    size_t end = d->T_rerun > t0 ? d->T_rerun : t0;
+    return end < t1 ? end : t1;
+}
+
 void score_data_shard_bounds(const struct score_data *d, uint32_t k, uint32_t n, size_t *b,
                              size_t *e)
 {
@@ -336,7 +342,7 @@ void score_data_shard(struct score_data *d, uint32_t k, uint32_t n)
     memmove(d->tcls, d->tcls + b, T * sizeof *d->tcls);
     memmove(d->trow, d->trow + b, T * sizeof *d->trow);
     if (d->ref_row) memmove(d->ref_row, d->ref_row + b, T * sizeof *d->ref_row);
-    d->T_rerun = d->T_rerun > e ? T : d->T_rerun > b ? d->T_rerun - b : 0;
+    d->T_rerun = score_data_rerun_end(d, b, e) - b;
     d->t_off += b;
     d->T = T;
 }

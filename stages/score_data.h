@@ -77,6 +77,10 @@ int score_data_select(struct score_data *d, const char *const *methods, int n);
  * `rerun_limit` examples only (rerun_limit > 0; 0: all that are kept). */
 void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit);
 
+/* The end of the re-run prefix inside trials [t0, t1): trials [t0, end) are scored by the
+ * metrics that re-run the model or the method, [end, t1) are not (t0 <= end <= t1). */
+size_t score_data_rerun_end(const struct score_data *d, size_t t0, size_t t1);
+
 /* Trials [*b, *e) of shard k of n: those whose example_id is in the shard (cli_shard_of), a
  * contiguous range because trials are in example_id order. */
 void score_data_shard_bounds(const struct score_data *d, uint32_t k, uint32_t n, size_t *b,

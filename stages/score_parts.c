@@ -141,8 +141,7 @@ static int read_costs(const struct score_parts *p, int k, const struct score_dat
                       const char *method, const struct score_part_arrays *a)
 {
     size_t b = p->begin[k], nk = p->begin[k + 1] - b;
-    size_t nr = d->T_rerun > b ? d->T_rerun - b : 0;
-    nr = nr < nk ? nr : nk;
+    size_t nr = score_data_rerun_end(d, b, b + nk) - b;
     struct scores_metric_row *rows = NULL;
     size_t n = 0;
     if (scores_read_metrics(p->files[k], &rows, &n))

@@ -436,14 +436,19 @@ static int block_stability(struct method_ctx *x, size_t t0, size_t t1)
     return 0;
 }
 
+/* Values per row of curves/<method>/deletion (k = 0) or insertion (k = 1): start included. */
+static size_t curve_len(const struct score_config *c, int k)
+{
+    return (size_t)(k ? c->faith.insertion.n_steps : c->faith.deletion.n_steps) + 1;
+}
+
 /* NaN rows in the deletion/insertion curves of n trials the re-run metrics skip. */
 static int pad_curves(struct method_ctx *x, size_t n)
 {
     for (int k = 0; k < 2; k++) {
         if (!x->curve_out[k]) continue;
-        const struct perturb_schedule *s = k ? &x->c->faith.insertion : &x->c->faith.deletion;
-        size_t row = (size_t)s->n_steps + 1;
-        for (size_t i = 0; i < n * row; i++)
+        size_t values = n * curve_len(x->c, k);
+        for (size_t i = 0; i < values; i++)
             x->curves[i] = NAN;
         if (h5table_stream_append(x->curve_out[k], x->curves, n)) return -1;
     }
@@ -463,7 +468,7 @@ static int block_run(struct method_ctx *x, size_t t0, size_t t1)
         return -1;
     if (x->lp.which) block_local(x, t0, t1, r0);
     /* the metrics that re-run the model or the method stop at trial T_rerun (--rerun-limit) */
-    size_t tr = t1 < d->T_rerun ? t1 : d->T_rerun > t0 ? d->T_rerun : t0, rr1;
+    size_t tr = score_data_rerun_end(d, t0, t1), rr1;
     score_data_rows(d, t0, tr, &r0, &rr1);
     if (x->faith && tr > t0 && block_faith(x, t0, tr, r0)) return -1;
     if (x->rnd && tr > t0 && block_random(x, t0, tr, r0, rr1)) return -1;
@@ -522,11 +527,9 @@ static void ctx_buffers(struct method_ctx *x)
     }
     x->objs = xmalloc((size_t)x->nthreads * (size_t)(x->max_obj ? x->max_obj : 1) *
                       sizeof *x->objs);
-    for (int k = 0; k < 2 && x->parts; k++) {
-        const struct perturb_schedule *s = k ? &x->c->faith.insertion : &x->c->faith.deletion;
+    for (int k = 0; k < 2 && x->parts; k++)
         if (x->c->want[k ? SCORE_INSERTION : SCORE_DELETION])
-            x->part_curves[k] = xmalloc(T * (size_t)(s->n_steps + 1) * sizeof(float));
-    }
+            x->part_curves[k] = xmalloc(T * curve_len(x->c, k) * sizeof(float));
     x->gt_area = xmalloc(T * sizeof *x->gt_area);
     x->difficult = xcalloc(T, 1);
     x->rl_class = xmalloc(T * sizeof *x->rl_class);
@@ -580,9 +583,8 @@ static int method_params(struct method_ctx *x, const char *method, struct salien
 
 static int open_curve(struct method_ctx *x, int k, const char *method)
 {
-    const struct perturb_schedule *s = k ? &x->c->faith.insertion : &x->c->faith.deletion;
     char name[128];
-    uint64_t dims[2] = {0, (uint64_t)s->n_steps + 1};
+    uint64_t dims[2] = {0, curve_len(x->c, k)};
     snprintf(name, sizeof name, "curves/%s/%s", method, k ? "insertion" : "deletion");
     x->curve_out[k] = h5table_stream_create_array(x->out, name, H5TABLE_F32, 2, dims);
     return x->curve_out[k] ? 0 : -1;
@@ -695,8 +697,7 @@ static int parts_read(struct method_ctx *x)
     }
     double fwd[SCORE_METRIC_COUNT], bwd[SCORE_METRIC_COUNT];
     struct score_part_arrays a = {cols, n, {x->part_curves[0], x->part_curves[1]},
-                                  {x->c->faith.deletion.n_steps + 1,
-                                   x->c->faith.insertion.n_steps + 1},
+                                  {(int)curve_len(x->c, 0), (int)curve_len(x->c, 1)},
                                   {x->res->sanity[0], x->res->sanity[1]}, x->L, cost_cols,
                                   cost_reruns, fwd, bwd, n_cost};
     if (score_parts_read(x->parts, x->d, x->res->name, &a)) return -1;
@@ -709,13 +710,12 @@ static int parts_read(struct method_ctx *x)
  * then the re-run limit's NaN rows), so the file is laid out as an unsharded run's. */
 static int parts_block(struct method_ctx *x, size_t t0, size_t t1)
 {
-    size_t T_rerun = x->d->T_rerun, tr = t1 < T_rerun ? t1 : T_rerun > t0 ? T_rerun : t0;
+    size_t tr = score_data_rerun_end(x->d, t0, t1);
     size_t from[2] = {t0, tr}, to[2] = {tr, t1};
     for (int part = 0; part < 2; part++)
         for (int k = 0; k < 2 && to[part] > from[part]; k++) {
             if (!x->curve_out[k]) continue;
-            size_t row = (size_t)(k ? x->c->faith.insertion.n_steps
-                                    : x->c->faith.deletion.n_steps) + 1;
+            size_t row = curve_len(x->c, k);
             if (h5table_stream_append(x->curve_out[k], x->part_curves[k] + from[part] * row,
                                       to[part] - from[part]))
                 return -1;
