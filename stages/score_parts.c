@@ -148,18 +148,19 @@ static int read_costs(const struct score_parts *p, int k, const struct score_dat
         return err_wrap("cannot merge '%s': ", p->paths[k]);
     int rc = 0;
     for (int c = 0; !rc && c < a->n_cost; c++) {
+        struct score_part_cost *cost = &a->costs[c];
         size_t i = 0;
-        while (i < n && (strcmp(rows[i].method, method) || strcmp(rows[i].metric, a->cost_cols[c])))
+        while (i < n && (strcmp(rows[i].method, method) || strcmp(rows[i].metric, cost->col)))
             i++;
         if (i == n) {
             rc = err_set("cannot merge '%s': its metrics table has no row (%s, %s)", p->paths[k],
-                         method, a->cost_cols[c]);
+                         method, cost->col);
             break;
         }
         /* totals are whole numbers of passes: the rounding recovers them exactly */
-        double trials = (double)(a->cost_reruns[c] ? nr : nk);
-        a->forward[c] += (double)llround(rows[i].forward_per_trial * trials);
-        a->backward[c] += (double)llround(rows[i].backward_per_trial * trials);
+        double trials = (double)(cost->reruns ? nr : nk);
+        cost->forward += (double)llround(rows[i].forward_per_trial * trials);
+        cost->backward += (double)llround(rows[i].backward_per_trial * trials);
     }
     free(rows);
     return rc;
@@ -172,7 +173,7 @@ int score_parts_read(const struct score_parts *p, const struct score_data *d, co
     static const char *const mode[2] = {"cascading", "independent"};
     char name[256];
     for (int c = 0; c < a->n_cost; c++)
-        a->forward[c] = a->backward[c] = 0;
+        a->costs[c].forward = a->costs[c].backward = 0;
     for (int k = 0; k < p->n; k++) {
         if (check_trials(p, k, d, method)) return -1;
         for (int j = 0; j < a->ncols; j++) {

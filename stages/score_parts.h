@@ -28,6 +28,13 @@ struct score_part_column {
     void *dst;
 };
 
+/* A costed metric's passes: read from the column it names, summed over every part. */
+struct score_part_cost {
+    const char *col;           /* one column of the metric */
+    int reruns;                /* 1 when the metric stops at d->T_rerun */
+    double forward, backward;  /* out: total passes over every part */
+};
+
 /* A method's arrays to fill, each of the merged run's T trials (NULL: not scored). */
 struct score_part_arrays {
     const struct score_part_column *cols;
@@ -36,9 +43,7 @@ struct score_part_arrays {
     int curve_len[2];
     double *sanity[2];     /* cascading, independent: [T, L, 4] */
     int L;
-    const char *const *cost_cols; /* [n_cost]: one column of each metric scored */
-    const int *cost_reruns;       /* [n_cost]: 1 when the metric stops at d->T_rerun */
-    double *forward, *backward;   /* [n_cost]: out, total passes over every part */
+    struct score_part_cost *costs; /* [n_cost]: one per metric scored */
     int n_cost;
 };
 

@@ -680,8 +680,8 @@ static int parts_read(struct method_ctx *x)
 {
     const struct score_results *r = x->r;
     struct score_part_column cols[SCORE_METRIC_COUNT + 16];
-    const char *cost_cols[SCORE_METRIC_COUNT];
-    int cost_reruns[SCORE_METRIC_COUNT], cost_metric[SCORE_METRIC_COUNT], n = 0, n_cost = 0;
+    struct score_part_cost costs[SCORE_METRIC_COUNT];
+    int cost_metric[SCORE_METRIC_COUNT], n = 0, n_cost = 0;
     if (needs(x->c, SCORE_NEEDS_GT)) {
         cols[n++] = (struct score_part_column){"gt_area", H5TABLE_I64, x->gt_area};
         cols[n++] = (struct score_part_column){"difficult", H5TABLE_U8, x->difficult};
@@ -691,18 +691,18 @@ static int parts_read(struct method_ctx *x)
     for (int j = 0; j < r->ncols; j++) {
         cols[n++] = (struct score_part_column){r->cols[j].name, H5TABLE_F64, x->res->vals[j]};
         if (first_col(r, r->cols[j].metric) != j) continue;
-        cost_cols[n_cost] = r->cols[j].name;
-        cost_reruns[n_cost] = score_metric_reruns(r->cols[j].metric);
+        costs[n_cost] = (struct score_part_cost){r->cols[j].name,
+                                                 score_metric_reruns(r->cols[j].metric), 0, 0};
         cost_metric[n_cost++] = (int)r->cols[j].metric;
     }
-    double fwd[SCORE_METRIC_COUNT], bwd[SCORE_METRIC_COUNT];
     struct score_part_arrays a = {cols, n, {x->part_curves[0], x->part_curves[1]},
                                   {(int)curve_len(x->c, 0), (int)curve_len(x->c, 1)},
-                                  {x->res->sanity[0], x->res->sanity[1]}, x->L, cost_cols,
-                                  cost_reruns, fwd, bwd, n_cost};
+                                  {x->res->sanity[0], x->res->sanity[1]}, x->L, costs, n_cost};
     if (score_parts_read(x->parts, x->d, x->res->name, &a)) return -1;
-    for (int i = 0; i < n_cost; i++)
-        x->res->fwd[cost_metric[i]] = fwd[i], x->res->bwd[cost_metric[i]] = bwd[i];
+    for (int i = 0; i < n_cost; i++) {
+        x->res->fwd[cost_metric[i]] = costs[i].forward;
+        x->res->bwd[cost_metric[i]] = costs[i].backward;
+    }
     return 0;
 }
 
