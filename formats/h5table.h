@@ -216,13 +216,15 @@ int h5table_content_hash(struct h5table_file *f, uint64_t *hash);
 int h5table_content_hash_path(const char *path, uint64_t *hash);
 
 struct h5table_input {
-    const char *role; /* e.g. "examples", "model" */
+    const char *role;     /* e.g. "examples", "model" */
     const char *path;
+    const uint64_t *hash; /* its content hash when the caller has it already, else NULL */
 };
 
 /* Root attributes: stage, salbench_version (SALBENCH_VERSION), params (the JSON string given,
  * which must parse as a JSON object), inputs (JSON {"role": {"path": "...", "hash": "16 hex"}}
- * with each input's content hash computed here), id_hash = "XXH3-64", id_seed = 0. */
+ * with each input's content hash: the one given, else computed here), id_hash = "XXH3-64",
+ * id_seed = 0. */
 int h5table_write_provenance(struct h5table_file *f, const char *stage, const char *params_json,
                              const struct h5table_input *inputs, int ninputs);
 

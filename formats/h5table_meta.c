@@ -565,7 +565,8 @@ static char *meta_inputs_json(const struct h5table_input *inputs, int n)
     for (int i = 0; ok && i < n; i++) {
         uint64_t h;
         char hex[17];
-        if (h5table_content_hash_path(inputs[i].path, &h)) {
+        if (inputs[i].hash) h = *inputs[i].hash;
+        else if (h5table_content_hash_path(inputs[i].path, &h)) {
             err_wrap("cannot hash input '%s': ", inputs[i].role);
             ok = 0;
             break;

@@ -364,8 +364,8 @@ static int attack_write(struct attack *A)
     struct h5table_file *f = h5table_create(A->out);
     if (!f) return -1;
     char *params = cli_params_json();
-    const struct h5table_input in[2] = {{"model", A->model_path},
-                                        {"examples", A->examples_path}};
+    const struct h5table_input in[2] = {{"model", A->model_path, NULL},
+                                        {"examples", A->examples_path, NULL}};
     size_t N = A->end - A->begin;
     A->rows = xcalloc(N ? N : 1, sizeof *A->rows);
     int rc = attack_datasets(A, f) ||

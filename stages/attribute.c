@@ -482,8 +482,9 @@ static int attr_write(struct attr *s)
                          xmalloc(B * sizeof(uint64_t)), xmalloc(maxt * sizeof(int)),
                          xmalloc(maxt * sizeof(int))};
     char *params = attr_root_params(s);
-    struct h5table_input in[3] = {{"model", s->model_path}, {"examples", s->examples_path},
-                                  {"predictions", s->pred_path}};
+    struct h5table_input in[3] = {{"model", s->model_path, &s->model_hash},
+                                  {"examples", s->examples_path, &s->examples_hash},
+                                  {"predictions", s->pred_path, NULL}};
     int rc = h5table_write_table(f, "trials", &trial_schema, s->trials, s->T) ||
              attr_keep_maps(s, f, prev, done);
     for (int i = 0; !rc && i < s->methods.n; i++)

@@ -197,8 +197,8 @@ static int infer_write(struct infer *s)
     struct h5table_file *f = h5table_create(s->out);
     if (!f) return -1;
     char *params = cli_params_json();
-    const struct h5table_input in[2] = {{"model", s->model_path},
-                                        {"examples", s->examples_path}};
+    const struct h5table_input in[2] = {{"model", s->model_path, NULL},
+                                        {"examples", s->examples_path, NULL}};
     const size_t N = s->end - s->begin;
     s->probs = xmalloc((N ? N : 1) * (size_t)s->m.n_classes * sizeof *s->probs);
     s->pred = xmalloc((N ? N : 1) * sizeof *s->pred);

@@ -311,9 +311,11 @@ static void write_out(struct roar *R)
     size_t ns = summarise(R, sum);
     struct h5table_file *f = h5table_create(R->out);
     char *params = cli_params_json();
-    struct h5table_input in[5] = {{"model", R->model_path}, {"train_examples", R->paths[0]},
-                                  {"train_saliency", R->paths[1]}, {"test_examples", R->paths[2]},
-                                  {"test_saliency", R->paths[3]}};
+    struct h5table_input in[5] = {{"model", R->model_path, NULL},
+                                  {"train_examples", R->paths[0], NULL},
+                                  {"train_saliency", R->paths[1], NULL},
+                                  {"test_examples", R->paths[2], NULL},
+                                  {"test_saliency", R->paths[3], NULL}};
     int rc = !f || h5table_write_table(f, "roar_trials", &trial_schema, R->rows, R->n_rows) ||
              h5table_write_table(f, "roar_summary", &summary_schema, sum, ns) ||
              h5table_write_provenance(f, "roar", params, in, 5) ||

@@ -129,20 +129,18 @@ static char *part_params(uint32_t k, uint32_t n, void *user)
     return params;
 }
 
-/* score --merge: the parts, checked against this run's options and inputs (by content). */
+/* score --merge: the parts, checked against this run's options and inputs (by content). The
+ * inputs not hashed yet are hashed into hashes[] (one slot per input), for the provenance too. */
 static int open_parts(struct score_parts *parts, const char *const *paths, int n,
-                      struct opts *o, const struct score_data *d, uint64_t model_hash,
-                      const struct h5table_input *in, int nin)
+                      struct opts *o, const struct score_data *d, struct h5table_input *in,
+                      int nin, uint64_t *hashes)
 {
-    uint64_t hashes[5];
     for (int i = 0; i < nin; i++) {
-        const char *role = in[i].role;
-        if (strcmp(role, "model") == 0) hashes[i] = model_hash;
-        else if (strcmp(role, "examples") == 0) hashes[i] = d->examples_hash;
-        else if (strcmp(role, "saliency") == 0) hashes[i] = d->saliency_hash;
-        else if (h5table_content_hash_path(in[i].path, &hashes[i])) return -1;
+        if (in[i].hash) continue;
+        if (h5table_content_hash_path(in[i].path, &hashes[i])) return -1;
+        in[i].hash = &hashes[i];
     }
-    return score_parts_open(parts, paths, n, d, part_params, o, in, hashes, nin);
+    return score_parts_open(parts, paths, n, d, part_params, o, in, nin);
 }
 
 int main(int argc, char **argv)
@@ -236,14 +234,16 @@ int main(int argc, char **argv)
     if (!out) cli_fail();
     struct score_results r;
     char *params = cli_params_json(), *resolved = score_config_json(&c);
-    struct h5table_input in[5] = {{"model", o.model}, {"examples", o.examples},
-                                  {"saliency", o.saliency}};
+    struct h5table_input in[5] = {{"model", o.model, &mhash},
+                                  {"examples", o.examples, &d.examples_hash},
+                                  {"saliency", o.saliency, &d.saliency_hash}};
+    uint64_t hashes[5];
     int nin = 3;
-    if (o.predictions) in[nin++] = (struct h5table_input){"predictions", o.predictions};
-    if (o.reference) in[nin++] = (struct h5table_input){"reference_saliency", o.reference};
+    if (o.predictions) in[nin++] = (struct h5table_input){"predictions", o.predictions, NULL};
+    if (o.reference) in[nin++] = (struct h5table_input){"reference_saliency", o.reference, NULL};
     struct score_parts parts = {0};
     if (o.merge && open_parts(&parts, (const char *const *)argv + first_part, n_parts, &o, &d,
-                              mhash, in, nin)) {
+                              in, nin, hashes)) {
         h5table_abort(out);
         cli_fail();
     }

@@ -16,7 +16,7 @@ static const char *const input_roles[] = {"model", "examples", "saliency", "pred
                                           "reference_saliency"};
 
 static int check_inputs(const char *path, const struct h5table_provenance *prov,
-                        const struct h5table_input *inputs, const uint64_t *hashes, int ninputs)
+                        const struct h5table_input *inputs, int ninputs)
 {
     for (size_t r = 0; r < sizeof input_roles / sizeof *input_roles; r++) {
         int ours = -1;
@@ -28,17 +28,16 @@ static int check_inputs(const char *path, const struct h5table_provenance *prov,
         if (theirs != (ours >= 0))
             return err_set("cannot merge '%s': it was scored %s a %s input, this run %s", path,
                            theirs ? "with" : "without", input_roles[r], theirs ? "without" : "with");
-        if (ours >= 0 && h != hashes[ours])
+        if (ours >= 0 && h != *inputs[ours].hash)
             return err_set("cannot merge '%s': its %s is not '%s' (content hash %016" PRIx64
                            ", not %016" PRIx64 ")",
-                           path, input_roles[r], inputs[ours].path, h, hashes[ours]);
+                           path, input_roles[r], inputs[ours].path, h, *inputs[ours].hash);
     }
     return 0;
 }
 
 static int check_part(const char *path, struct h5table_file *f, const char *want_params,
-                      uint32_t k, uint32_t n, const struct h5table_input *inputs,
-                      const uint64_t *hashes, int ninputs)
+                      uint32_t k, uint32_t n, const struct h5table_input *inputs, int ninputs)
 {
     struct h5table_provenance prov;
     h5table_provenance_init(&prov);
@@ -50,7 +49,7 @@ static int check_part(const char *path, struct h5table_file *f, const char *want
         rc = err_set("cannot merge '%s': it is not shard %u/%u of a score run with this run's "
                      "options (its params: %s)",
                      path, k, n, prov.params);
-    if (!rc) rc = check_inputs(path, &prov, inputs, hashes, ninputs);
+    if (!rc) rc = check_inputs(path, &prov, inputs, ninputs);
     h5table_provenance_release(&prov);
     return rc;
 }
@@ -58,8 +57,7 @@ static int check_part(const char *path, struct h5table_file *f, const char *want
 int score_parts_open(struct score_parts *p, const char *const *paths, int n,
                      const struct score_data *d,
                      char *(*params_for)(uint32_t k, uint32_t n, void *user), void *user,
-                     const struct h5table_input *inputs, const uint64_t *input_hashes,
-                     int ninputs)
+                     const struct h5table_input *inputs, int ninputs)
 {
     memset(p, 0, sizeof *p);
     p->n = n, p->paths = paths;
@@ -74,7 +72,7 @@ int score_parts_open(struct score_parts *p, const char *const *paths, int n,
         if (!(p->files[k] = h5table_open(paths[k]))) return -1;
         char *want = params_for((uint32_t)k, (uint32_t)n, user);
         int rc = check_part(paths[k], p->files[k], want, (uint32_t)k, (uint32_t)n, inputs,
-                            input_hashes, ninputs);
+                            ninputs);
         free(want);
         if (rc) return -1;
     }

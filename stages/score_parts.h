@@ -49,12 +49,11 @@ struct score_part_arrays {
 
 /* Opens the parts and checks them against d (the merging run's data, not sharded) and the
  * run's params: `params_for(k, n, user)` returns the params JSON (xmalloc'd) the part of shard
- * k of n must carry. input_hashes are the content hashes of the roles the parts must name. */
+ * k of n must carry. inputs are the roles the parts must name, each with its content hash. */
 int score_parts_open(struct score_parts *p, const char *const *paths, int n,
                      const struct score_data *d,
                      char *(*params_for)(uint32_t k, uint32_t n, void *user), void *user,
-                     const struct h5table_input *inputs, const uint64_t *input_hashes,
-                     int ninputs);
+                     const struct h5table_input *inputs, int ninputs);
 void score_parts_close(struct score_parts *p);
 
 /* Reads method's values from every part into a; checks each part's trials are its shard's. */

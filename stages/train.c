@@ -419,7 +419,8 @@ static void train_finish_config(struct train *t)
 
 static void train_save(struct train *t)
 {
-    const struct h5table_input in[2] = {{"examples", t->examples_path}, {"init", t->init_path}};
+    const struct h5table_input in[2] = {{"examples", t->examples_path, &t->examples_hash},
+                                        {"init", t->init_path, NULL}};
     const struct hist_row *last = &t->hist[t->epochs - 1];
     struct h5table_file *f = h5table_create(t->out);
     if (!f) cli_fail();

@@ -7,6 +7,7 @@
 #include "pipeline/err.h"
 #include "tests/check.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -463,8 +464,9 @@ static void t_attributes(void)
 static void t_provenance_and_ids(void)
 {
     struct h5table_file *f = h5table_create(t_path("prov.h5"));
-    const struct h5table_input in[2] = {{"examples", t_path("b1.h5")},
-                                        {"other", t_path("rt.h5")}};
+    const uint64_t given = 0x0123456789abcdefull; /* a caller's hash is written, not recomputed */
+    const struct h5table_input in[2] = {{"examples", t_path("b1.h5"), NULL},
+                                        {"other", t_path("rt.h5"), &given}};
     int rc = !f || h5table_write_provenance(f, "test", "{\"size\":\"8x8\",\"limit\":3}", in, 2) ||
              h5table_commit(f);
     CHECK(rc == 0, "h5table_provenance_write", "%s", err_msg());
@@ -483,6 +485,8 @@ static void t_provenance_and_ids(void)
               strcmp(val, "8x8") == 0 && pl == 1 && strcmp(lim, "3") == 0 &&
               h5table_provenance_input(&p, "model", NULL, &h) == 0,
           "h5table_provenance_roundtrip", "%s", err_msg());
+    CHECK(rc == 0 && h5table_provenance_input(&p, "other", NULL, &h) == 1 && h == given,
+          "h5table_provenance_given_hash", "hash %016" PRIx64, h);
     char *idh = NULL;
     uint64_t seed = 9;
     CHECK(h5table_attr_get_str(f, "/", "id_hash", &idh) == 0 && strcmp(idh, "XXH3-64") == 0 &&
@@ -499,7 +503,9 @@ static void t_provenance_and_ids(void)
     CHECK(rc == -1 && strstr(err_msg(), "not a JSON object"), "h5table_provenance_bad_params",
           "msg '%s'", err_msg());
     rc = h5table_write_provenance(f, "test", "{}", in + 1, 0) ||
-         h5table_write_provenance(f, "test", "{}", (struct h5table_input[]){{"x", "/nonexistent.h5"}}, 1) != -1;
+         h5table_write_provenance(f, "test", "{}",
+                                  (struct h5table_input[]){{"x", "/nonexistent.h5", NULL}},
+                                  1) != -1;
     CHECK(rc == 0 && strstr(err_msg(), "cannot hash input 'x'") &&
               strstr(err_msg(), "/nonexistent.h5"),
           "h5table_provenance_missing_input", "msg '%s'", err_msg());

@@ -292,7 +292,7 @@ static int write_saliency(const char *path, const char *model, const char *examp
                           int nm)
 {
     struct h5table_file *f = h5table_create(path);
-    struct h5table_input in[2] = {{"model", model}, {"examples", examples}};
+    struct h5table_input in[2] = {{"model", model, NULL}, {"examples", examples, NULL}};
     int rc = !f || h5table_write_table(f, "trials", &tr_schema, trials, (size_t)T);
     for (int i = 0; i < nm && !rc; i++) {
         char name[64];
