@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- attributes -------------------------------------------------------------------------- */
@@ -675,4 +676,34 @@ int h5table_provenance_param(const struct h5table_provenance *p, const char *key
     }
     cJSON_Delete(root);
     return rc;
+}
+
+int h5table_input_hash(struct h5table_file *f, const char *role, char **path, uint64_t *hash)
+{
+    struct h5table_provenance p;
+    h5table_provenance_init(&p);
+    int found = h5table_read_provenance(f, &p) ? -1 : h5table_provenance_input(&p, role, path,
+                                                                                hash);
+    h5table_provenance_release(&p);
+    return found;
+}
+
+int h5table_check_input(struct h5table_file *f, const char *path, const char *verb,
+                        const char *role, const char *want_path, uint64_t want)
+{
+    char *src = NULL, a[17], b[17];
+    uint64_t h = 0;
+    int found = h5table_input_hash(f, role, &src, &h), rc = 0;
+    if (found < 0)
+        rc = err_wrap("cannot verify '%s': ", path);
+    else if (found == 0)
+        rc = err_set("cannot verify '%s': its provenance names no %s input", path, role);
+    else if (h != want) {
+        chash_hex(a, h), chash_hex(b, want);
+        rc = err_set("cannot %s '%s': it was computed with %s '%s' (content hash %s), not with "
+                     "'%s' (content hash %s)",
+                     verb, path, role, src ? src : "?", a, want_path, b);
+    }
+    free(src);
+    return rc ? -1 : 0;
 }

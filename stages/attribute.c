@@ -199,18 +199,13 @@ static int32_t *attr_predicted(struct attr *s)
     int32_t *pred = xmalloc((n ? n : 1) * sizeof *pred);
     if (s->pred_path) {
         struct h5table_file *f = h5table_open(s->pred_path);
-        struct h5table_provenance pv;
-        h5table_provenance_init(&pv);
         struct pred_row *rows = NULL;
         size_t np = 0, j = 0;
-        uint64_t mh = 0;
-        if (!f || h5table_read_provenance(f, &pv) < 0 ||
-            h5table_provenance_input(&pv, "model", NULL, &mh) < 0 ||
+        if (!f ||
+            h5table_check_input(f, s->pred_path, "use predictions", "model", s->model_path,
+                                s->model_hash) < 0 ||
             h5table_read_table(f, "predictions", &pred_schema, (void **)&rows, &np) < 0)
             cli_fail();
-        if (mh != s->model_hash)
-            cli_die("cannot use predictions '%s': made with another model (hash %016" PRIx64
-                    ", '%s' is %016" PRIx64 ")", s->pred_path, mh, s->model_path, s->model_hash);
         for (size_t i = 0; i < n; i++) {
             while (j < np && rows[j].example_id < s->ex.ids[s->begin + i])
                 j++;
@@ -220,7 +215,6 @@ static int32_t *attr_predicted(struct attr *s)
             pred[i] = rows[j].predicted;
         }
         free(rows);
-        h5table_provenance_release(&pv);
         h5table_close(f);
         return pred;
     }

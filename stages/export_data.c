@@ -113,38 +113,20 @@ static size_t find_row(const uint64_t *ids, size_t n, uint64_t id)
 
 /* ---- provenance ------------------------------------------------------------------------- */
 
-/* The content hash that `f`'s provenance records for input `role`; a missing role is an
- * error (export only reads files the pipeline wrote). */
-static int prov_hash(struct h5table_file *f, const char *path, const char *role, uint64_t *hash,
-                     char **src)
-{
-    struct h5table_provenance p;
-    h5table_provenance_init(&p);
-    int rc = h5table_read_provenance(f, &p);
-    int found = rc ? -1 : h5table_provenance_input(&p, role, src, hash);
-    h5table_provenance_release(&p);
-    if (found < 0) return err_wrap("cannot verify '%s': ", path);
-    if (found == 0)
-        return err_set("cannot verify '%s': its provenance names no %s input", path, role);
-    return 0;
-}
-
-/* `f` (at path) must have been computed from `role` with content hash want (file want_path). */
+/* `f` (at path) must have been computed with `role` of content hash want (file want_path). */
 static int check_input(struct h5table_file *f, const char *path, const char *role,
                        const char *want_path, uint64_t want)
 {
-    uint64_t h = 0;
-    char *src = NULL, a[17], b[17];
-    if (prov_hash(f, path, role, &h, &src)) return -1;
-    int rc = 0;
-    if (h != want) {
-        chash_hex(a, h), chash_hex(b, want);
-        rc = err_set("cannot export '%s': it was computed from %s '%s' (content hash %s), not "
-                     "from '%s' (content hash %s)",
-                     path, role, src ? src : "?", a, want_path, b);
-    }
-    free(src);
-    return rc;
+    return h5table_check_input(f, path, "export", role, want_path, want);
+}
+
+/* The model f's maps were computed with (export only reads files the pipeline wrote). */
+static int model_hash_of(struct h5table_file *f, const char *path, uint64_t *hash, char **src)
+{
+    int found = h5table_input_hash(f, "model", src, hash);
+    if (found < 0) return err_wrap("cannot verify '%s': ", path);
+    if (found == 0) return err_set("cannot verify '%s': its provenance names no model input", path);
+    return 0;
 }
 
 /* ---- examples.h5 ------------------------------------------------------------------------- */
@@ -437,7 +419,7 @@ int export_data_open(struct export_data *d, const char *examples, const char *pr
     d->saliency_path = saliency;
     d->sal = h5table_open(saliency);
     if (!d->sal || check_input(d->sal, saliency, "examples", examples, ex_hash) ||
-        prov_hash(d->sal, saliency, "model", &model_hash, &model_src))
+        model_hash_of(d->sal, saliency, &model_hash, &model_src))
         return -1;
     int rc = open_predictions(d, predictions, ex_hash, model_hash,
                               model_src ? model_src : "?");

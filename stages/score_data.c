@@ -74,34 +74,10 @@ static const char *hex(char buf[17], uint64_t h)
     return buf;
 }
 
-/* The provenance of `f` (at `path`) must name input `role` with content hash `want`; `verb`
- * leads the mismatch message ("score", "use reference saliency"). */
-static int check_input_as(const char *verb, struct h5table_file *f, const char *path,
-                          const char *role, const char *want_path, uint64_t want)
-{
-    struct h5table_provenance p;
-    h5table_provenance_init(&p);
-    char *src = NULL, a[17], b[17];
-    uint64_t h = 0;
-    int rc = h5table_read_provenance(f, &p);
-    int found = rc ? -1 : h5table_provenance_input(&p, role, &src, &h);
-    if (found == 0)
-        rc = err_set("cannot verify '%s': its provenance names no %s input", path, role);
-    else if (found < 0)
-        rc = err_wrap("cannot verify '%s': ", path);
-    else if (h != want)
-        rc = err_set("cannot %s '%s': it was computed with %s '%s' (content hash %s), not "
-                     "with '%s' (content hash %s)",
-                     verb, path, role, src ? src : "?", hex(a, h), want_path, hex(b, want));
-    free(src);
-    h5table_provenance_release(&p);
-    return rc ? -1 : 0;
-}
-
 static int check_input(struct h5table_file *f, const char *path, const char *role,
                        const char *want_path, uint64_t want)
 {
-    return check_input_as("score", f, path, role, want_path, want);
+    return h5table_check_input(f, path, "score", role, want_path, want);
 }
 
 static int open_images(struct score_data *d, int C, int H, int W)
@@ -410,11 +386,7 @@ struct h5table_stream *score_data_open_maps(struct score_data *d, const char *me
 /* Content hash of input `role` in f's provenance: 1 found, 0 absent (or no provenance). */
 static int provenance_hash(struct h5table_file *f, const char *role, char **src, uint64_t *h)
 {
-    struct h5table_provenance p;
-    h5table_provenance_init(&p);
-    int found = h5table_read_provenance(f, &p) ? 0 : h5table_provenance_input(&p, role, src, h);
-    h5table_provenance_release(&p);
-    return found > 0;
+    return h5table_input_hash(f, role, src, h) > 0;
 }
 
 /* The reference's examples are d's or, for an attacked chain, the ones d's were made from. */
@@ -469,8 +441,8 @@ int score_data_open_reference(struct score_data *d, const char *path, const char
     d->ref_path = path;
     d->ref = h5table_open(path);
     if (!d->ref ||
-        check_input_as("use reference saliency", d->ref, path, "model", model_path,
-                       d->model_hash) ||
+        h5table_check_input(d->ref, path, "use reference saliency", "model", model_path,
+                            d->model_hash) ||
         check_reference_examples(d, path) || join_reference(d, path))
         return -1;
     for (size_t m = 0; m < d->n_methods; m++) {

@@ -157,8 +157,14 @@ expect_fail attribute_other_size "$A" --model $MODEL --examples "$T/ex32.h5" --m
     --out "$T/s.h5"
 expect_fail attribute_missing_examples "$A" --model $MODEL --examples "$T/nope.h5" \
     --methods gradient --out "$T/s.h5"
-expect_fail attribute_predictions_other_model "$A" --model $MODEL --examples "$T/ex.h5" \
+expect_fail attribute_predictions_not_predictions "$A" --model $MODEL --examples "$T/ex.h5" \
     --methods gradient --target predicted --predictions "$T/s.h5" --out "$T/s.h5"
+bin/infer --model data/models/fashion-scenes-cnn.h5 --examples "$T/ex.h5" \
+    --out "$T/pred_other.h5" >/dev/null 2>&1
+msg=$("$A" --model $MODEL --examples "$T/ex.h5" --methods gradient --target predicted \
+    --predictions "$T/pred_other.h5" --out "$T/s.h5" 2>&1 >/dev/null)
+echo "$msg" | grep -q "cannot use predictions '.*pred_other.h5': it was computed with model" &&
+    pass attribute_predictions_other_model || fail attribute_predictions_other_model "$msg"
 [ "$(cksum <"$T/s.h5")" = "$sum0" ] && pass attribute_previous_output_untouched ||
     fail attribute_previous_output_untouched "s.h5 changed"
 [ ! -e "$T/bad.h5" ] && ! ls "$T"/*.tmp.* >/dev/null 2>&1 && pass attribute_no_partial_output ||

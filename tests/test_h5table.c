@@ -487,6 +487,14 @@ static void t_provenance_and_ids(void)
           "h5table_provenance_roundtrip", "%s", err_msg());
     CHECK(rc == 0 && h5table_provenance_input(&p, "other", NULL, &h) == 1 && h == given,
           "h5table_provenance_given_hash", "hash %016" PRIx64, h);
+    CHECK(h5table_check_input(f, "prov.h5", "use", "other", "rt.h5", given) == 0 &&
+              h5table_check_input(f, "prov.h5", "use", "other", "x.h5", 7) == -1 &&
+              strstr(err_msg(), "cannot use 'prov.h5': it was computed with other '") &&
+              strstr(err_msg(), "(content hash 0123456789abcdef), not with 'x.h5' (content hash "
+                                "0000000000000007)") &&
+              h5table_check_input(f, "prov.h5", "use", "model", "m.h5", 7) == -1 &&
+              strstr(err_msg(), "cannot verify 'prov.h5': its provenance names no model input"),
+          "h5table_check_input_messages", "msg '%s'", err_msg());
     char *idh = NULL;
     uint64_t seed = 9;
     CHECK(h5table_attr_get_str(f, "/", "id_hash", &idh) == 0 && strcmp(idh, "XXH3-64") == 0 &&
