@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "formats/atomicfile.h"
+#include "formats/jsoncheck.h"
 #include "pipeline/err.h"
 
 #define COCO_MAX_EXACT 9007199254740992.0 /* 2^53: larger ids would not survive a double */
@@ -405,45 +406,37 @@ static void coco_line_col(const char *json, size_t off, int *line, int *col)
     }
 }
 
-/* Offset where the nesting of arrays/objects first exceeds COCO_MAX_DEPTH, or len when it
- * never does (brackets inside strings do not count). A cheap pass before cJSON, so deep input
- * gets a message that says what is wrong. */
-static size_t coco_too_deep(const char *json, size_t len)
-{
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = json[i];
-        if (in_str) {
-            if (ch == '\\') i++;
-            else if (ch == '"') in_str = 0;
-        } else if (ch == '"') {
-            in_str = 1;
-        } else if (ch == '[' || ch == '{') {
-            if (++depth > COCO_MAX_DEPTH) return i;
-        } else if (ch == ']' || ch == '}') {
-            depth--;
-        }
-    }
-    return len;
-}
-
 int coco_parse(struct coco_dataset *ds, const char *json, size_t len, const char *name)
 {
     const char *end = NULL;
     coco_release(ds);
-    size_t deep = coco_too_deep(json, len);
-    if (deep < len)
+    /* before cJSON: deep input gets a message that says what is wrong, and cJSON's lenient
+     * numbers ("032", "1.") are refused */
+    const char *why = NULL;
+    size_t bad = jsoncheck_text(json, len, COCO_MAX_DEPTH, &why);
+    int line, col;
+    if (bad < len && (json[bad] == '[' || json[bad] == '{'))
         return err_set("cannot read coco '%s': JSON nested deeper than %d levels at byte %zu",
-                       name, COCO_MAX_DEPTH, deep);
+                       name, COCO_MAX_DEPTH, bad);
+    if (bad < len) {
+        coco_line_col(json, bad, &line, &col);
+        return err_set("cannot read coco '%s': invalid JSON at line %d column %d (byte %zu): %s",
+                       name, line, col, bad, why);
+    }
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
         size_t off = end && end >= json ? (size_t)(end - json) : 0;
-        int line, col;
         coco_line_col(json, off < len ? off : len, &line, &col);
         return err_set("cannot read coco '%s': invalid JSON at line %d column %d (byte %zu)", name,
                        line, col, off);
     }
     int rc = -1;
+    const cJSON *dup = jsoncheck_duplicate_key(root);
+    if (dup) {
+        err_set("cannot read coco '%s': an object has the key '%s' twice", name, dup->string);
+        cJSON_Delete(root);
+        return -1;
+    }
     if (!cJSON_IsObject(root)) {
         err_set("top level: expected an object");
         goto done;

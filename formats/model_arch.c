@@ -10,8 +10,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "formats/jsoncheck.h"
 #include "formats/model.h"
 #include "pipeline/err.h"
+
+/* An architecture nests 4 deep (object, layers, layer, inputs); deeper is not one. */
+#define ARCH_MAX_DEPTH 8
 
 /* Keys each kind accepts besides "kind", "name" and "inputs". */
 static const char *const arch_keys[NET_KIND_COUNT][8] = {
@@ -193,13 +197,20 @@ int model_arch_parse(const char *json, const char *what, struct net_layer_spec *
 {
     *specs = NULL;
     *n = 0;
-    const char *end = NULL;
+    const char *end = NULL, *why = NULL;
+    size_t len = strlen(json), bad = jsoncheck_text(json, len, ARCH_MAX_DEPTH, &why);
+    if (bad < len)
+        return err_set("cannot parse architecture '%s': malformed JSON at byte %zu: %s", what,
+                       bad, why);
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
         return err_set("cannot parse architecture '%s': malformed JSON near byte %zu", what, at);
     }
-    int rc = arch_header(root, what);
+    const cJSON *dup = jsoncheck_duplicate_key(root);
+    int rc = dup ? err_set("cannot parse architecture '%s': an object has the key '%s' twice",
+                           what, dup->string)
+                 : arch_header(root, what);
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
     int count = cJSON_GetArraySize(layers);
     if (!rc && (!cJSON_IsArray(layers) || count < 1 || count > MODEL_MAX_LAYERS))

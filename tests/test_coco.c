@@ -145,6 +145,12 @@ static const struct {
     const char *name, *json, *want;
 } bad_cases[] = {
     {"coco_bad_syntax", "{\"images\": [\n{\"id\": 1,,}]}", "line 2"},
+    {"coco_bad_leading_zero", "{\"images\": [\n{\"id\": 01}]}",
+     "line 2 column 8 (byte 20): a number with a leading zero"},
+    {"coco_bad_duplicate_key",
+     "{\"images\": [{\"id\": 1, \"file_name\": \"a\", \"width\": 1, \"height\": 1, "
+     "\"id\": 2}], \"annotations\": [], \"categories\": []}",
+     "an object has the key 'id' twice"},
     {"coco_bad_top_level", "[1, 2]", "top level"},
     {"coco_bad_missing_images", "{\"annotations\": [], \"categories\": []}", "images: missing"},
     {"coco_bad_images_not_list", "{\"images\": {}, \"annotations\": [], \"categories\": []}",

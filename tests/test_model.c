@@ -245,6 +245,11 @@ static void test_validation(void)
          NULL, "model_error_unknown_key", "unknown key 'inplace'", NULL},
         {"{\"layers\": [{\"kind\": \"input\"", NULL, "model_error_malformed_json",
          "malformed JSON", NULL},
+        {"{\"layers\": [{\"kind\": \"input\", \"name\": \"input\", \"channels\": 03}]}",
+         NULL, "model_error_leading_zero", "at byte 59: a number with a leading zero", NULL},
+        {"{\"layers\": [{\"kind\": \"input\", \"name\": \"input\", \"channels\": 3,"
+         " \"height\": 9, \"width\": 8, \"height\": 10}]}",
+         NULL, "model_error_duplicate_key", "the key 'height' twice", NULL},
         {NULL, "softmax", "model_error_activation", "ends with a sigmoid layer", NULL},
         {NULL, "tanh", "model_error_activation_name", "'tanh'", NULL},
     };
