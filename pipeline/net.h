@@ -150,6 +150,13 @@ int net_forward(struct net *net, const float *input, int n, enum net_mode mode,
 int net_forward_range(struct net *net, int first, int last, int n, enum net_mode mode,
                       const struct net_train_ctx *ctx);
 
+/* After an eval-mode forward of the distinct rows, makes row r (0 <= r < n) of every layer's
+ * output a copy of row src[r], as if the n rows had been forwarded: several trials of one image
+ * share its forward and then backward with their own seeds. src is nondecreasing with
+ * src[r] <= r (rows are expanded in place, last first). Bitwise what a forward of the n rows
+ * gives, since no eval-mode layer couples the rows of a batch. */
+void net_expand_rows(struct net *net, const int *src, int n);
+
 /* Backward rules, chosen per layer kind for one net_backward call (the saliency seam). */
 enum net_rule {
     NET_RULE_PLAIN = 0, /* the true gradient */

@@ -198,6 +198,25 @@ int net_forward(struct net *net, const float *input, int n, enum net_mode mode,
     return net_forward_range(net, 0, net->n_layers - 1, n, mode, ctx);
 }
 
+void net_expand_rows(struct net *net, const int *src, int n)
+{
+    SB_ASSERT(n >= 1 && n <= net->max_batch && !net->last_train);
+    for (int r = 1; r < n; r++)
+        SB_ASSERT(src[r] >= src[r - 1] && src[r] <= r);
+    SB_ASSERT(src[0] == 0 && src[n - 1] < net->batch);
+    /* rows in descending order: row r reads row src[r] <= r, not yet overwritten */
+    for (int r = n - 1; r >= 0; r--) {
+        if (src[r] == r) continue;
+        for (int i = 0; i < net->n_layers; i++) {
+            const struct net_layer *L = &net->layers[i];
+            memcpy(L->act + (size_t)r * L->size, L->act + (size_t)src[r] * L->size,
+                   sizeof(float) * L->size);
+        }
+        net->keys[r] = net->keys[src[r]];
+    }
+    net->batch = n;
+}
+
 /* ---- backward ------------------------------------------------------------------------ */
 
 struct bctx {

@@ -1,8 +1,9 @@
 /* Backprop attribution methods (TorchRay conventions, METHODS.md Part 2 §2.1-2.2): gradient,
  * input x gradient, deconvnet and guided backprop (the engine's ReLU rules), Grad-CAM and
  * linear approximation at a layer, and Captum's guided Grad-CAM. Trials run in batches of up
- * to max_batch copies of their images: one forward and one backward pass per trial (guided
- * Grad-CAM: two backward passes). Seed: one-hot at the logits. Excitation backprop is in
+ * to max_batch copies of their images: one forward per distinct image in the batch, shared by
+ * its trials, and one backward pass per trial (guided Grad-CAM: two). Seed: one-hot at the
+ * logits. Excitation backprop is in
  * saliency_excitation.c. */
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct bp_bufs {
     float *layer;   /* [max_batch, lh * lw] layer-resolution maps */
     float *up;      /* [max_batch, HW] upsampled Grad-CAM (guided Grad-CAM) */
     float *scratch; /* [HW] smoothing */
+    int *src;       /* [max_batch]: the forwarded row of each trial */
     int L, lc, lh, lw;
 };
 
@@ -28,6 +30,7 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct bp_bufs *b)
     size_t B = (size_t)r->max_batch;
     b->seed = sal_take(w, B * r->K);
     b->scratch = sal_take(w, (size_t)r->HW);
+    b->src = (int *)(void *)sal_take(w, B);
     if (uses_layer(r->p->method)) {
         b->L = net_layer_index(r->net, r->p->layer);
         if (b->L < 0) return err_wrap("cannot plan '%s': ", saliency_method_name(r->p->method));
@@ -148,15 +151,15 @@ int sal_backprop_run(struct sal_run *r, float *maps, struct sal_carve *w)
     enum saliency_method m = r->p->method;
     for (int t0 = 0; t0 < r->in->t; t0 += r->max_batch) {
         int nb = r->in->t - t0 < r->max_batch ? r->in->t - t0 : r->max_batch;
-        sal_load_trials(r, t0, nb);
-        if (net_forward(r->net, NULL, nb, NET_EVAL, NULL) < 0) return -1;
+        int nf = sal_forward_trials(r, t0, nb, b.src);
+        if (nf < 0) return -1;
         sal_onehot(b.seed, r, t0, nb, 1.0f);
         float *out = maps + (size_t)t0 * r->HW;
         int rc = m == SALIENCY_GUIDED_GRADCAM ? guided_gradcam_chunk(r, &b, out, nb)
                  : uses_layer(m)              ? layer_chunk(r, &b, out, nb)
                                               : input_grad_chunk(r, &b, out, nb);
         if (rc < 0) return -1;
-        sal_count(r, (uint64_t)nb, (uint64_t)nb);
+        sal_count(r, (uint64_t)nf, (uint64_t)nb);
     }
     return 0;
 }

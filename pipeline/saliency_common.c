@@ -9,13 +9,20 @@
 #include "pipeline/image.h"
 #include "pipeline/saliency_internal.h"
 
-void sal_load_trials(struct sal_run *r, int t0, int nb)
+int sal_forward_trials(struct sal_run *r, int t0, int nb, int *src)
 {
     float *dst = net_act(r->net, 0).data;
     size_t sz = (size_t)r->C * r->HW;
-    for (int i = 0; i < nb; i++)
-        memcpy(dst + (size_t)i * sz, r->in->x + (size_t)r->in->example[t0 + i] * sz,
-               sizeof(float) * sz);
+    int u = -1;
+    for (int i = 0; i < nb; i++) {
+        if (i == 0 || r->in->example[t0 + i] != r->in->example[t0 + i - 1])
+            memcpy(dst + (size_t)++u * sz, r->in->x + (size_t)r->in->example[t0 + i] * sz,
+                   sizeof(float) * sz);
+        src[i] = u;
+    }
+    if (net_forward(r->net, NULL, u + 1, NET_EVAL, NULL) < 0) return -1;
+    net_expand_rows(r->net, src, nb);
+    return u + 1;
 }
 
 void sal_onehot(float *seed, const struct sal_run *r, int t0, int nb, float value)

@@ -27,6 +27,7 @@ struct eb_ctx {
     float *tmp_out, *tmp_in, *conv_scratch, *lin_work;
     /* method buffers */
     float *seed, *contrast, *diff, *layer, *scratch;
+    int *src;                   /* [max_batch]: the forwarded row of each trial */
     int L, lc, lh, lw;          /* saliency layer */
     int CL;                     /* contrast layer */
     size_t csize;
@@ -83,6 +84,7 @@ static int plan(const struct sal_run *r, struct sal_carve *w, struct eb_ctx *e)
     if (nl > EB_MAX_LAYERS) return err_set("cannot plan excitation backprop: too many layers");
     memset(e, 0, sizeof *e);
     e->r = r;
+    e->src = (int *)(void *)sal_take(w, B);
     e->negate = -1;
     e->classifier = -1;
     for (int i = 1; i < nl; i++) {
@@ -266,8 +268,8 @@ int sal_excitation_run(struct sal_run *r, float *maps, struct sal_carve *w)
     eb_rules(&rules, &e);
     for (int t0 = 0; t0 < r->in->t; t0 += r->max_batch) {
         int nb = r->in->t - t0 < r->max_batch ? r->in->t - t0 : r->max_batch;
-        sal_load_trials(r, t0, nb);
-        if (net_forward(r->net, NULL, nb, NET_EVAL, NULL) < 0) return -1;
+        int nf = sal_forward_trials(r, t0, nb, e.src);
+        if (nf < 0) return -1;
         sal_onehot(e.seed, r, t0, nb, 1.0f);
         e.stop = e.L;
         int rc = contrast ? contrastive(&e, &rules, nb)
@@ -282,7 +284,7 @@ int sal_excitation_run(struct sal_run *r, float *maps, struct sal_carve *w)
                 sal_smooth(m, r->H, r->W, r->p->smooth * (r->H > r->W ? r->H : r->W), 1,
                            e.scratch);
         }
-        sal_count(r, (uint64_t)nb, (uint64_t)nb * (contrast ? 2 : 1));
+        sal_count(r, (uint64_t)nf, (uint64_t)nb * (contrast ? 2 : 1));
     }
     return 0;
 }

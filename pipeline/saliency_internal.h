@@ -50,8 +50,10 @@ int sal_ep_run(struct sal_run *r, float *maps, struct sal_carve *w);
 
 /* ---- shared helpers (saliency_common.c) ------------------------------------------------ */
 
-/* Copies the images of trials [t0, t0+nb) into the net's input buffer. */
-void sal_load_trials(struct sal_run *r, int t0, int nb);
+/* Forward of trials [t0, t0+nb) as if row i held trial t0+i's image: each distinct example
+ * (trials are grouped by example) is forwarded once and its rows copied to its other trials
+ * (net_expand_rows). Returns the number of forwarded images, -1 on error. src: [max_batch]. */
+int sal_forward_trials(struct sal_run *r, int t0, int nb, int *src);
 /* seed [nb, K] = value at cls[t0+i] of row i, 0 elsewhere. */
 void sal_onehot(float *seed, const struct sal_run *r, int t0, int nb, float value);
 /* Number of trials of the example of trial t0 (t0 .. t0+count-1 share it). */

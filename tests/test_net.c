@@ -474,6 +474,52 @@ static void test_threads_saliency(int (*spec_fn)(struct net_layer_spec *), const
     net_free(net);
 }
 
+/* net_expand_rows: 3 distinct images forwarded, expanded to the 5 rows [0, 0, 1, 2, 2], then a
+ * backward with a different seed per row gives every activation and input gradient of a
+ * forward of the 5 rows, bitwise, at 1 and 2 threads (the schedules differ at batch 3 and 5). */
+static void test_expand_rows(int (*spec_fn)(struct net_layer_spec *), const char *tag)
+{
+    struct net_layer_spec s[64];
+    int nl = spec_fn(s), c, h, w;
+    struct net *net = NULL;
+    if (net_build(&net, s, nl, 5, 0) < 0) return;
+    fill_random(net, 5);
+    net_layer_shape(net, 0, &c, &h, &w);
+    size_t img = (size_t)c * h * w;
+    const int src[5] = {0, 0, 1, 2, 2};
+    float *distinct = random_input(3 * img, 6), *rows = malloc(sizeof(float) * 5 * img);
+    for (int r = 0; r < 5; r++)
+        memcpy(rows + r * img, distinct + src[r] * img, sizeof(float) * img);
+    for (int t = 1; t <= 2; t++) {
+#ifdef _OPENMP
+        omp_set_num_threads(t);
+#endif
+        float *snap[2];
+        size_t len[2];
+        for (int expand = 0; expand < 2; expand++) {
+            net_zero_grad(net);
+            if (expand) {
+                net_forward(net, distinct, 3, NET_EVAL, NULL);
+                net_expand_rows(net, src, 5);
+            } else {
+                net_forward(net, rows, 5, NET_EVAL, NULL);
+            }
+            struct tensor g = net_grad(net, net_logits_layer(net));
+            for (size_t i = 0; i < tensor_numel(&g); i++)
+                g.data[i] = (float)(i % 5) - 2.0f;
+            net_backward(net, 5, NULL, NULL, NULL, NULL, NET_GRAD_INPUT);
+            snap[expand] = snapshot(net, 5, &len[expand]);
+        }
+        char name[80];
+        snprintf(name, sizeof name, "net_expand_rows_bitwise_%s_%dthreads", tag, t);
+        CHECK(len[0] == len[1] && !memcmp(snap[0], snap[1], sizeof(float) * len[0]), name,
+              "activations or gradients differ from a forward of the expanded rows");
+        free(snap[0]), free(snap[1]);
+    }
+    free(distinct), free(rows);
+    net_free(net);
+}
+
 /* Forward + backward with parameter and input gradients, eval and train, 1 vs 2 threads. */
 static void test_threads(int (*spec_fn)(struct net_layer_spec *), const char *tag)
 {
@@ -712,6 +758,8 @@ int main(void)
     test_threads(spec_wide, "wide");
     test_threads_saliency(spec_resnet, "resnet");
     test_threads_saliency(spec_wide, "wide");
+    test_expand_rows(spec_resnet, "resnet");
+    test_expand_rows(spec_wide, "wide");
     test_partial_and_rules();
     test_dropout_train();
     test_no_param_grad();

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """PyTorch reference timings for tests/bench/saliency_run.sh (make bench): every attribution
-method of pipeline/saliency.h written the way one would in PyTorch (batched: all trials of a
-backprop method in batches of 64, IG steps and SmoothGrad samples of a trial in one batch as
-Captum does, occlusion windows 64 per forward as Captum's perturbations_per_eval, RISE masks in
-chunks of 64 with one matmul for all classes as TorchRay, extremal perturbation as TorchRay
-1.0 with its areas in one batch), on the same model, examples and parameters as the C run.
+method of pipeline/saliency.h written the way one would in PyTorch (batched: the backprop
+methods forward each image once, 64 images per batch, and run one backward per round of its
+classes with retain_graph; excitation backprop one forward per trial, 64 per batch; IG steps
+and SmoothGrad samples of a trial in one batch as Captum does, occlusion windows 64 per
+forward as Captum's perturbations_per_eval, RISE masks in chunks of 64 with one matmul for all
+classes as TorchRay, extremal perturbation as TorchRay 1.0 with its areas in one batch), on the same model, examples and parameters as the C run.
 Prints "RESULT engine=torch method=M trials=T ms_per_trial=X best_ms_per_trial=Y" lines.
 
     saliency_torch.py --examples FILE [--model FILE | --arch JSON] [--n N] [--repeats R]
@@ -235,34 +236,61 @@ def chunks(n, b=64):
     return [(i, min(n, i + b)) for i in range(0, n, b)]
 
 
-def input_grad(net, X, cls, rule="plain"):
+def shared_rounds(ex, cls, b=64):
+    """The trials grouped by image, b distinct images per batch: yields (images, rounds), where
+    rounds[j] = (rows, trials, seed_classes) of the images' j-th trials. One forward per image
+    and one backward per round (retain_graph) is how one attributes several classes of an image
+    in PyTorch; it is what the C engine does too (one forward per distinct image per batch)."""
+    trials = {}
+    for t, e in enumerate(ex):
+        trials.setdefault(e, []).append(t)
+    distinct = sorted(trials)
+    for a, z in chunks(len(distinct), b):
+        es = distinct[a:z]
+        rounds = []
+        for j in range(max(len(trials[e]) for e in es)):
+            rows = [i for i, e in enumerate(es) if j < len(trials[e])]
+            ts = [trials[es[i]][j] for i in rows]
+            rounds.append((rows, ts, [cls[t] for t in ts]))
+        yield es, rounds
+
+
+def backward_rounds(y, wrt, rounds, out, keep=None):
+    """One backward of y into wrt per round; row i of a round's result goes to out[trial]
+    (with keep[i] beside it when given)."""
+    for j, (rows, ts, cs) in enumerate(rounds):
+        seed = torch.zeros_like(y)
+        seed[rows, cs] = 1
+        (g,) = torch.autograd.grad(y, wrt, seed, retain_graph=j + 1 < len(rounds))
+        for i, t in zip(rows, ts):
+            out[t] = g[i] if keep is None else (keep[i], g[i])
+
+
+def input_grad(net, X, ex, cls, rule="plain"):
     MODE["relu"] = rule
-    out = []
-    for a, b in chunks(len(X)):
-        x = X[a:b].clone().requires_grad_(True)
+    out = [None] * len(ex)
+    for es, rounds in shared_rounds(ex, cls):
+        x = X[es].clone().requires_grad_(True)
         y, _ = net(x)
-        (g,) = torch.autograd.grad(y, x, onehot(b - a, cls[a:b], y.shape[1]))
-        out.append(g)
+        backward_rounds(y, x, rounds, out)
     MODE["relu"] = "plain"
-    return torch.cat(out)
+    return torch.stack(out)
 
 
-def layer_grad(net, X, cls, layer):
-    A, G = [], []
-    for a, b in chunks(len(X)):
-        y, acts = net(X[a:b].clone().requires_grad_(True), keep={layer})
-        (g,) = torch.autograd.grad(y, acts[layer], onehot(b - a, cls[a:b], y.shape[1]))
-        A.append(acts[layer].detach())
-        G.append(g)
-    return torch.cat(A), torch.cat(G)
+def layer_grad(net, X, ex, cls, layer):
+    out = [None] * len(ex)
+    for es, rounds in shared_rounds(ex, cls):
+        y, acts = net(X[es].clone().requires_grad_(True), keep={layer})
+        backward_rounds(y, acts[layer], rounds, out, acts[layer].detach())
+    return torch.stack([a for a, _ in out]), torch.stack([g for _, g in out])
 
 
 def up(m, H, W):
     return F.interpolate(m[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
 
 
-def gradcam(net, X, cls, layer, H, W):
-    a, g = layer_grad(net, X, cls, layer)
+def gradcam(net, X, ex, cls, layer, H, W):
+    a, g = layer_grad(net, X, ex, cls, layer)
     return up((a * g.mean(dim=(2, 3), keepdim=True)).sum(1).clamp(min=0), H, W)
 
 
@@ -445,19 +473,19 @@ def run(method, net, X, ex, cls, P, H, W):
     if method == "random":
         return torch.rand(len(ex), H, W)
     if method == "gradient":
-        return input_grad(net, Xt, cls).abs().amax(1)
+        return input_grad(net, X, ex, cls).abs().amax(1)
     if method == "input_x_gradient":
-        return (Xt * input_grad(net, Xt, cls)).sum(1)
+        return (Xt * input_grad(net, X, ex, cls)).sum(1)
     if method == "deconvnet":
-        return input_grad(net, Xt, cls, "deconv").abs().amax(1)
+        return input_grad(net, X, ex, cls, "deconv").abs().amax(1)
     if method == "guided_backprop":
-        return input_grad(net, Xt, cls, "guided").abs().amax(1)
+        return input_grad(net, X, ex, cls, "guided").abs().amax(1)
     if method == "gradcam":
-        return gradcam(net, Xt, cls, cam, H, W)
+        return gradcam(net, X, ex, cls, cam, H, W)
     if method == "guided_gradcam":
-        return (input_grad(net, Xt, cls, "guided") * gradcam(net, Xt, cls, cam, H, W)[:, None]).abs().amax(1)
+        return (input_grad(net, X, ex, cls, "guided") * gradcam(net, X, ex, cls, cam, H, W)[:, None]).abs().amax(1)
     if method == "linear_approx":
-        a, g = layer_grad(net, Xt, cls, cam)
+        a, g = layer_grad(net, X, ex, cls, cam)
         return up((a * g).sum(1), H, W)
     if method == "excitation_backprop":
         return up(eb_maps(net, Xt, cls, eb), H, W)
