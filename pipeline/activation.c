@@ -19,29 +19,49 @@ void relu_forward(float *out, const float *inp, size_t n, int nthreads)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
+#ifdef _OPENMP
+#define PARALLEL_SIMD_N \
+    _Pragma("omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)")
+#else
+#define PARALLEL_SIMD_N
+#endif
+
+/* v where pass, else +0, as a bit mask: GCC 12 turns "pass ? v : 0" into a branch (no SIMD)
+ * once the result is not added to something loaded. */
+static inline float keep_if(int pass, float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= -(uint32_t)pass;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* One rule's loop (pass: the element's gradient goes through): dinp[i] += dout[i] where pass,
+ * or dinp[i] = 0.0f + that term (a -0 term stays +0, as += on a zeroed buffer gives). */
+#define RELU_BACKWARD_LOOP(pass)                                \
+    do {                                                        \
+        if (accumulate) {                                       \
+            PARALLEL_SIMD_N                                     \
+            for (size_t i = 0; i < n; i++)                      \
+                dinp[i] += keep_if((pass), dout[i]);            \
+        } else {                                                \
+            PARALLEL_SIMD_N                                     \
+            for (size_t i = 0; i < n; i++)                      \
+                dinp[i] = 0.0f + keep_if((pass), dout[i]);      \
+        }                                                       \
+    } while (0)
+
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n,
-                   enum relu_rule rule, int nthreads)
+                   enum relu_rule rule, int accumulate, int nthreads)
 {
     (void)nthreads;
-    if (rule == RELU_PLAIN) {
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
-#endif
-        for (size_t i = 0; i < n; i++)
-            dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
-    } else if (rule == RELU_GUIDED) {
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
-#endif
-        for (size_t i = 0; i < n; i++)
-            dinp[i] += inp[i] >= 0.0f && dout[i] > 0.0f ? dout[i] : 0.0f;
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) num_threads(nthreads) if (n > 65536)
-#endif
-        for (size_t i = 0; i < n; i++)
-            dinp[i] += dout[i] > 0.0f ? dout[i] : 0.0f;
-    }
+    if (rule == RELU_PLAIN)
+        RELU_BACKWARD_LOOP(inp[i] > 0.0f);
+    else if (rule == RELU_GUIDED)
+        RELU_BACKWARD_LOOP((inp[i] >= 0.0f) & (dout[i] > 0.0f));
+    else
+        RELU_BACKWARD_LOOP(dout[i] > 0.0f);
 }
 
 void sigmoid_forward(float *out, const float *inp, size_t n, int nthreads)

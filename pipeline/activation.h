@@ -1,6 +1,8 @@
 /* Element-wise and shape-only layers: ReLU (with the guided / deconvnet backward rules of
  * TorchRay), sigmoid, softmax over channels, dropout (Philox masks keyed per example), residual
- * add and channel concat. Forward writes its output; backward ADDS (+=) into input gradients.
+ * add and channel concat. Forward writes its output; backward ADDS (+=) into input gradients
+ * (relu_backward with accumulate 0 writes 0 + its term instead: bitwise what += gives on a
+ * zeroed buffer, without the zeroing pass or the read).
  * Element-wise loops are split over threads in fixed ranges; every element is computed
  * independently, so results do not depend on the thread count. */
 #ifndef SALBENCH_ACTIVATION_H
@@ -19,7 +21,7 @@ enum relu_rule {
 /* out[i] = max(inp[i], 0); n elements. */
 void relu_forward(float *out, const float *inp, size_t n, int nthreads);
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n,
-                   enum relu_rule rule, int nthreads);
+                   enum relu_rule rule, int accumulate, int nthreads);
 
 /* out = 1 / (1 + exp(-inp)); backward from the output: dinp += dout * out * (1 - out). */
 void sigmoid_forward(float *out, const float *inp, size_t n, int nthreads);

@@ -114,7 +114,8 @@ int batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 
 void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const float *dout,
                              const float *inp, const float *gamma, const float *mean,
-                             const float *var, float eps, int N, int C, int HW, int nthreads)
+                             const float *var, float eps, int N, int C, int HW, int accumulate,
+                             int nthreads)
 {
     (void)nthreads;
 #ifdef _OPENMP
@@ -129,9 +130,15 @@ void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const flo
                 sums_dy(sdy, sdyx, dy, inp + ((size_t)n * C + c) * HW, mean[c], invstd, HW);
             if (!dinp) continue;
             float *dx = dinp + ((size_t)n * C + c) * HW;
-            SB_SIMD
-            for (int i = 0; i < HW; i++)
-                dx[i] += dy[i] * scale;
+            if (accumulate) {
+                SB_SIMD
+                for (int i = 0; i < HW; i++)
+                    dx[i] += dy[i] * scale;
+            } else {
+                SB_SIMD
+                for (int i = 0; i < HW; i++)
+                    dx[i] = 0.0f + dy[i] * scale;
+            }
         }
         if (dgamma) dgamma[c] += (float)lanes_total(sdyx);
         if (dbeta) dbeta[c] += (float)lanes_total(sdy);
@@ -140,7 +147,8 @@ void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const flo
 
 void batchnorm_backward_train(float *dinp, float *dgamma, float *dbeta, const float *dout,
                               const float *inp, const float *gamma, const float *save_mean,
-                              const float *save_invstd, int N, int C, int HW, int nthreads)
+                              const float *save_invstd, int N, int C, int HW, int accumulate,
+                              int nthreads)
 {
     (void)nthreads;
     double M = (double)N * HW;
@@ -162,9 +170,15 @@ void batchnorm_backward_train(float *dinp, float *dgamma, float *dbeta, const fl
             const float *dy = dout + ((size_t)n * C + c) * HW;
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *dx = dinp + ((size_t)n * C + c) * HW;
-            SB_SIMD
-            for (int i = 0; i < HW; i++)
-                dx[i] += k * (dy[i] - a - (x[i] - mean) * invstd * b);
+            if (accumulate) {
+                SB_SIMD
+                for (int i = 0; i < HW; i++)
+                    dx[i] += k * (dy[i] - a - (x[i] - mean) * invstd * b);
+            } else {
+                SB_SIMD
+                for (int i = 0; i < HW; i++)
+                    dx[i] = 0.0f + k * (dy[i] - a - (x[i] - mean) * invstd * b);
+            }
         }
     }
 }

@@ -20,15 +20,19 @@ int batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
                             int N, int C, int HW, int nthreads);
 
 /* Eval-mode backward (the statistics are constants): dinp += dout * gamma * invstd;
- * dgamma += sum dout * xhat; dbeta += sum dout. Any gradient pointer may be NULL. */
+ * dgamma += sum dout * xhat; dbeta += sum dout. Any gradient pointer may be NULL. With
+ * accumulate 0, dinp = 0 + its term (bitwise += on a zeroed buffer, without zeroing it). */
 void batchnorm_backward_eval(float *dinp, float *dgamma, float *dbeta, const float *dout,
                              const float *inp, const float *gamma, const float *mean,
-                             const float *var, float eps, int N, int C, int HW, int nthreads);
+                             const float *var, float eps, int N, int C, int HW, int accumulate,
+                             int nthreads);
 
 /* Train-mode backward through the batch statistics (Ioffe & Szegedy 2015, eq. after alg. 1):
- * dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum(dout * xhat)). */
+ * dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum(dout * xhat)); accumulate as
+ * in the eval backward. */
 void batchnorm_backward_train(float *dinp, float *dgamma, float *dbeta, const float *dout,
                               const float *inp, const float *gamma, const float *save_mean,
-                              const float *save_invstd, int N, int C, int HW, int nthreads);
+                              const float *save_invstd, int N, int C, int HW, int accumulate,
+                              int nthreads);
 
 #endif

@@ -269,7 +269,7 @@ static void backward_conv(struct net *net, struct net_layer *L, const struct bct
 }
 
 static void backward_bn(struct net *net, struct net_layer *L, const struct bctx *b,
-                        const struct slice *s)
+                        const struct slice *s, int accumulate)
 {
     const struct net_layer *I = &net->layers[L->in[0]];
     float *dg = b->params ? pgrad(net, L->p_weight) : NULL;
@@ -279,11 +279,11 @@ static void backward_bn(struct net *net, struct net_layer *L, const struct bctx 
     if (!dx && !dg && !dbt) return;
     if (b->train)
         batchnorm_backward_train(dx, dg, dbt, dy, x, pdata(net, L->p_weight), L->save_mean,
-                                 L->save_invstd, s->cnt, L->c, L->h * L->w, s->nt);
+                                 L->save_invstd, s->cnt, L->c, L->h * L->w, accumulate, s->nt);
     else
         batchnorm_backward_eval(dx, dg, dbt, dy, x, pdata(net, L->p_weight),
                                 pdata(net, L->p_mean), pdata(net, L->p_var), L->spec.eps,
-                                s->cnt, L->c, L->h * L->w, s->nt);
+                                s->cnt, L->c, L->h * L->w, accumulate, s->nt);
 }
 
 static void backward_linear(struct net *net, struct net_layer *L, const struct bctx *b,
@@ -317,8 +317,10 @@ static enum relu_rule relu_rule_of(enum net_rule r)
                                                                         : RELU_PLAIN;
 }
 
-/* Element-wise and shape layers (no parameters). */
-static void backward_simple(struct net *net, int i, const struct bctx *b, const struct slice *s)
+/* Element-wise and shape layers (no parameters). accumulate 0: relu and max pool write their
+ * input gradient whole (see sets_input_grad). */
+static void backward_simple(struct net *net, int i, const struct bctx *b, const struct slice *s,
+                            int accumulate)
 {
     struct net_layer *L = &net->layers[i];
     const struct net_layer *I = &net->layers[L->in[0]];
@@ -336,7 +338,7 @@ static void backward_simple(struct net *net, int i, const struct bctx *b, const 
     switch (L->spec.kind) {
     case NET_RELU: {
         enum net_rule r = b->rules ? b->rules->rule[NET_RELU] : NET_RULE_PLAIN;
-        relu_backward(dx, dy, x, total, relu_rule_of(r), s->nt);
+        relu_backward(dx, dy, x, total, relu_rule_of(r), accumulate, s->nt);
         return;
     }
     case NET_MAXPOOL:
@@ -344,7 +346,7 @@ static void backward_simple(struct net *net, int i, const struct bctx *b, const 
         struct pool2d_dims d = L->pool;
         d.N = s->cnt;
         if (L->spec.kind == NET_MAXPOOL)
-            maxpool2d_backward(dx, dy, x, &d, s->nt);
+            maxpool2d_backward(dx, dy, x, &d, accumulate, s->nt);
         else
             avgpool2d_backward(dx, dy, &d, s->nt);
         return;
@@ -370,20 +372,33 @@ static void backward_simple(struct net *net, int i, const struct bctx *b, const 
     }
 }
 
+/* Kinds whose backward kernel can write its (single) input's gradient whole instead of adding
+ * into a zeroed buffer: bitwise the same result without the zeroing pass and the reads. */
+static int sets_input_grad(enum net_kind kind)
+{
+    return kind == NET_RELU || kind == NET_BATCHNORM || kind == NET_MAXPOOL;
+}
+
 /* One layer on a slice; chunk >= 0 (image-parallel) routes conv parameter gradients to the
  * chunk partial. Returns -1 only from a custom rule. */
 static int backward_layer(struct net *net, int i, const struct bctx *b, const struct slice *s,
                           int chunk, int first)
 {
     struct net_layer *L = &net->layers[i];
+    enum net_rule r = b->rules ? b->rules->rule[L->spec.kind] : NET_RULE_PLAIN;
     /* Gradients accumulate; the first consumer to run clears its input's slice (cache-hot,
-     * instead of a separate pass over every buffer). */
+     * instead of a separate pass over every buffer), or, for the kernels that can, writes it
+     * whole without clearing it first. */
+    int accumulate = 1;
     for (int j = 0; j < L->n_in; j++) {
         const struct net_layer *I = &net->layers[L->in[j]];
-        if (b->need[L->in[j]] && b->last[L->in[j]] == i && (j == 0 || L->in[j] != L->in[0]))
+        if (!b->need[L->in[j]] || b->last[L->in[j]] != i || (j > 0 && L->in[j] == L->in[0]))
+            continue;
+        if (j == 0 && r != NET_RULE_CUSTOM && sets_input_grad(L->spec.kind))
+            accumulate = 0;
+        else
             memset(I->grad + (size_t)s->n0 * I->size, 0, sizeof(float) * s->cnt * I->size);
     }
-    enum net_rule r = b->rules ? b->rules->rule[L->spec.kind] : NET_RULE_PLAIN;
     if (r == NET_RULE_CUSTOM) {
         if (b->rules->custom(b->rules->user, net, i, b->n) < 0)
             return err_wrap("cannot run backward rule of layer '%s': ", L->spec.name);
@@ -394,7 +409,7 @@ static int backward_layer(struct net *net, int i, const struct bctx *b, const st
         backward_conv(net, L, b, s, chunk, first);
         return 0;
     case NET_BATCHNORM:
-        backward_bn(net, L, b, s);
+        backward_bn(net, L, b, s, accumulate);
         return 0;
     case NET_LINEAR:
         backward_linear(net, L, b, s);
@@ -403,7 +418,7 @@ static int backward_layer(struct net *net, int i, const struct bctx *b, const st
         backward_concat(net, L, b, s);
         return 0;
     default:
-        backward_simple(net, i, b, s);
+        backward_simple(net, i, b, s, accumulate);
         return 0;
     }
 }

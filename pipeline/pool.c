@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "pipeline/err.h"
 #include "pipeline/simd.h"
@@ -119,11 +121,63 @@ void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d
     }
 }
 
+/* v where pass, else +0, as a bit mask (a select here would become a branch: no SIMD). */
+static inline float keep_if(int pass, float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= -(uint32_t)pass;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* 2x2 stride-2 backward writing the plane whole: each window's 4 gradients (0 + dout at the
+ * first maximum, +0 elsewhere, as += on a zeroed plane), +0 in rows and columns no window
+ * covers. The first maximum is argmax4's chain of "v > m or v is NaN", as masks. */
+static void maxpool_k2s2_backward_set(float *dx, const float *dy, const float *x,
+                                      const struct pool2d_dims *d)
+{
+    int W = d->W, OW = d->OW;
+    for (int oh = 0; oh < d->OH; oh++) {
+        const float *x0 = x + (size_t)2 * oh * W, *x1 = x0 + W, *g = dy + (size_t)oh * OW;
+        float *d0 = dx + (size_t)2 * oh * W, *d1 = d0 + W;
+        SB_SIMD
+        for (int ow = 0; ow < OW; ow++) {
+            float a = x0[2 * ow], b = x0[2 * ow + 1], c = x1[2 * ow], e = x1[2 * ow + 1];
+            float v = 0.0f + g[ow];
+            int tb = (b > a) | (b != b);
+            float m = tb ? b : a;
+            int tc = (c > m) | (c != c);
+            m = tc ? c : m;
+            int te = (e > m) | (e != e);
+            d0[2 * ow] = keep_if(!tb & !tc & !te, v);
+            d0[2 * ow + 1] = keep_if(tb & !tc & !te, v);
+            d1[2 * ow] = keep_if(tc & !te, v);
+            d1[2 * ow + 1] = keep_if(te, v);
+        }
+        for (int w = 2 * OW; w < W; w++)
+            d0[w] = d1[w] = 0.0f;
+    }
+    for (size_t i = (size_t)2 * d->OH * W; i < (size_t)d->H * W; i++)
+        dx[i] = 0.0f;
+}
+
 void maxpool2d_backward(float *dinp, const float *dout, const float *inp,
-                        const struct pool2d_dims *d, int nthreads)
+                        const struct pool2d_dims *d, int accumulate, int nthreads)
 {
     int NC = d->N * d->C;
+    size_t HW = (size_t)d->H * d->W, OHW = (size_t)d->OH * d->OW;
     (void)nthreads;
+    if (is_k2s2(d) && !accumulate) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+#endif
+        for (int p = 0; p < NC; p++)
+            maxpool_k2s2_backward_set(dinp + p * HW, dout + p * OHW, inp + p * HW, d);
+        return;
+    }
+    if (!accumulate) /* overlapping or padded windows: zero, then add */
+        memset(dinp, 0, sizeof(float) * NC * HW);
     if (is_k2s2(d)) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nthreads)

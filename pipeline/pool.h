@@ -20,9 +20,10 @@ int pool2d_dims_init(struct pool2d_dims *d, int N, int C, int H, int W, int KH, 
 
 /* out [N,C,OH,OW] = max over each window of inp [N,C,H,W] (padding never wins). */
 void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads);
-/* dinp += dout routed to each window's first maximum. */
+/* dinp += dout routed to each window's first maximum; with accumulate 0, dinp = that sum on a
+ * zeroed buffer (the caller need not zero it; 2x2 stride-2 windows write it in one pass). */
 void maxpool2d_backward(float *dinp, const float *dout, const float *inp,
-                        const struct pool2d_dims *d, int nthreads);
+                        const struct pool2d_dims *d, int accumulate, int nthreads);
 
 void avgpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d, int nthreads);
 /* dinp += dout / divisor spread over each window. */

@@ -261,10 +261,10 @@ static void bn_bwd(struct fd_case *c)
     const struct bn_dims *b = c->dims;
     if (b->train)
         batchnorm_backward_train(c->dx[0], c->dx[1], c->dx[2], c->dout, c->x[0], c->x[1],
-                                 b->smean, b->sinv, b->N, b->C, b->HW, 1);
+                                 b->smean, b->sinv, b->N, b->C, b->HW, 1, 1);
     else
         batchnorm_backward_eval(c->dx[0], c->dx[1], c->dx[2], c->dout, c->x[0], c->x[1],
-                                b->mean, b->var, 1e-5f, b->N, b->C, b->HW, 1);
+                                b->mean, b->var, 1e-5f, b->N, b->C, b->HW, 1, 1);
 }
 
 static void test_batchnorm(void)
@@ -316,7 +316,7 @@ static void pool_fwd(struct fd_case *c)
 static void pool_bwd(struct fd_case *c)
 {
     if (c->ival)
-        maxpool2d_backward(c->dx[0], c->dout, c->x[0], c->dims, 1);
+        maxpool2d_backward(c->dx[0], c->dout, c->x[0], c->dims, 1, 1);
     else
         avgpool2d_backward(c->dx[0], c->dout, c->dims, 1);
 }
@@ -358,7 +358,7 @@ static void test_pools(void)
     /* max pool ties go to the first maximum in row-major order. */
     float t[4] = {5, 5, 5, 5}, g = 1, dt[4] = {0};
     pool2d_dims_init(&d, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1);
-    maxpool2d_backward(dt, &g, t, &d, 1);
+    maxpool2d_backward(dt, &g, t, &d, 1, 1);
     CHECK(dt[0] == 1 && dt[1] == 0 && dt[3] == 0, "layers_maxpool_first_max", "got %g %g %g %g",
           dt[0], dt[1], dt[2], dt[3]);
 
@@ -423,7 +423,7 @@ static void ew_fwd(struct fd_case *c)
 static void ew_bwd(struct fd_case *c)
 {
     switch (c->ival) {
-    case 0: relu_backward(c->dx[0], c->dout, c->x[0], c->nout, RELU_PLAIN, 1); break;
+    case 0: relu_backward(c->dx[0], c->dout, c->x[0], c->nout, RELU_PLAIN, 1, 1); break;
     case 1: sigmoid_backward(c->dx[0], c->dout, c->out, c->nout, 1); break;
     case 2: softmax_backward(c->dx[0], c->dout, c->out, 2, 5, 3, 1); break;
     case 3: add_backward(c->dx[0], c->dx[1], c->dout, c->nout, 1); break;
@@ -474,6 +474,76 @@ static void test_misc_fd(void)
     }
 }
 
+/* ---- accumulate 0: the input gradient written whole -------------------------------------- */
+
+/* n values in [-1, 1] with exact ties, -0.0, +0.0 and (nan) a NaN among them. */
+static float *tricky(size_t n, uint64_t key, int nan)
+{
+    float *v = randv(n, -1, 1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull ^ key;
+        if (h % 7 == 0) v[i] = -0.0f;
+        if (h % 11 == 0) v[i] = 0.0f;
+        if (h % 13 == 0 && i) v[i] = v[i - 1];
+    }
+    if (nan) v[n / 3] = NAN;
+    return v;
+}
+
+/* Writing (accumulate 0) into a buffer of garbage gives bitwise what adding (accumulate 1)
+ * into a zeroed buffer gives, -0 terms included, for each kernel that offers it. */
+static void test_set_equals_add(void)
+{
+    enum { N = 2, C = 3, H = 7, W = 9 };
+    size_t n = (size_t)N * C * H * W;
+    float *x = tricky(n, 1, 0), *dy = tricky(n, 2, 0), *set = malloc(n * sizeof(float));
+    float *add = malloc(n * sizeof(float));
+    int ok = 1;
+    for (int rule = 0; rule < 3; rule++) {
+        memset(add, 0, n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            set[i] = NAN;
+        relu_backward(add, dy, x, n, (enum relu_rule)rule, 1, 1);
+        relu_backward(set, dy, x, n, (enum relu_rule)rule, 0, 1);
+        ok &= !memcmp(add, set, n * sizeof(float));
+    }
+    CHECK(ok, "layers_relu_backward_set_equals_add", "");
+    float *gm = randv(C, 0.5f, 2), *mean = randv(C, -1, 1), *var = randv(C, 0.5f, 2);
+    for (int train = 0; train < 2; train++) {
+        memset(add, 0, n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            set[i] = NAN;
+        for (int a = 0; a < 2; a++) {
+            float *dx = a ? add : set;
+            if (train)
+                batchnorm_backward_train(dx, NULL, NULL, dy, x, gm, mean, var, N, C, H * W, a, 1);
+            else
+                batchnorm_backward_eval(dx, NULL, NULL, dy, x, gm, mean, var, 1e-5f, N, C, H * W,
+                                        a, 1);
+        }
+        CHECK(!memcmp(add, set, n * sizeof(float)),
+              train ? "layers_bn_train_backward_set_equals_add"
+                    : "layers_bn_eval_backward_set_equals_add", "");
+    }
+    /* 2x2 stride 2 on odd H, W (uncovered last row and column), with a NaN; and 3x3 stride 2
+     * padded windows that overlap */
+    float *xp = tricky(n, 3, 1);
+    struct pool2d_dims d;
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) pool2d_dims_init(&d, N, C, H, W, 2, 2, 2, 2, 0, 0, 0, 1);
+        else pool2d_dims_init(&d, N, C, H, W, 3, 3, 2, 2, 1, 1, 1, 1);
+        memset(add, 0, n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            set[i] = NAN;
+        maxpool2d_backward(add, dy, xp, &d, 1, 1);
+        maxpool2d_backward(set, dy, xp, &d, 0, 1);
+        CHECK(!memcmp(add, set, n * sizeof(float)),
+              k ? "layers_maxpool_overlap_backward_set_equals_add"
+                : "layers_maxpool_k2s2_backward_set_equals_add", "");
+    }
+    free(x), free(dy), free(set), free(add), free(gm), free(mean), free(var), free(xp);
+}
+
 /* ---- rules and dropout known answers -------------------------------------------------- */
 
 static void test_relu_rules(void)
@@ -481,9 +551,9 @@ static void test_relu_rules(void)
     /* x = -1, 0, 2, 3 ; dout = 1, 1, -1, 2 */
     float x[4] = {-1, 0, 2, 3}, dy[4] = {1, 1, -1, 2};
     float plain[4] = {0}, guided[4] = {0}, deconv[4] = {0};
-    relu_backward(plain, dy, x, 4, RELU_PLAIN, 1);
-    relu_backward(guided, dy, x, 4, RELU_GUIDED, 1);
-    relu_backward(deconv, dy, x, 4, RELU_DECONVNET, 1);
+    relu_backward(plain, dy, x, 4, RELU_PLAIN, 1, 1);
+    relu_backward(guided, dy, x, 4, RELU_GUIDED, 1, 1);
+    relu_backward(deconv, dy, x, 4, RELU_DECONVNET, 1, 1);
     CHECK(plain[0] == 0 && plain[1] == 0 && plain[2] == -1 && plain[3] == 2,
           "layers_relu_plain_rule", "got %g %g %g %g", plain[0], plain[1], plain[2], plain[3]);
     /* TorchRay guided: x == 0 passes, negative gradients are cut. */
@@ -529,6 +599,7 @@ int main(void)
     test_pools();
     test_misc_fd();
     test_relu_rules();
+    test_set_equals_add();
     test_dropout();
     return check_summary();
 }
