@@ -112,9 +112,17 @@ data/fashion-scenes-train/annotations.json: | bin/make_scenes
 	bin/make_scenes --split train --count 30000 --seed 1 --out data/fashion-scenes-train
 
 help:
-	@sed -n '1,12p' Makefile
-	@echo "make run [EVAL=default|smoke|full|NAME] [SHARDS=N] [THREADS=N] ...: an evaluation (README)"
-	@echo "make redo-STAGE, make model, make roar, make bench, make fuzz"
+	@echo "make                 build bin/<stage> (knobs: OPT, OMP=0|1, WERROR=1, BUILD=DIR, CC)"
+	@echo "make test            unit and stage tests; make sanitize: unit tests under ASan+UBSan"
+	@echo "make run [EVAL=default|smoke|full|NAME] [SHARDS=N] [THREADS=N] [VAR=value ...]"
+	@echo "                     an evaluation into runs/EVAL/ (README: Running an evaluation)"
+	@echo "make run-tables      the same without export and aggregate"
+	@echo "make redo-STAGE      rerun one stage (load attack infer attribute score export aggregate)"
+	@echo "make data            regenerate the shipped test scenes; make data-train: training scenes"
+	@echo "make model           retrain the default model (data/models/README.md)"
+	@echo "make roar            ROAR retraining on the default evaluation's maps"
+	@echo "make bench           engine and saliency benchmarks against PyTorch"
+	@echo "make fuzz            fuzz every reader (tests/fuzz/README.md); make clean"
 
 clean:
 	rm -rf build bin
