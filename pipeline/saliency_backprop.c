@@ -149,8 +149,8 @@ int sal_backprop_run(struct sal_run *r, float *maps, struct sal_carve *w)
     if (plan(r, w, &b) < 0) return -1;
     if (!r->in) return 0;
     enum saliency_method m = r->p->method;
-    for (int t0 = 0; t0 < r->in->t; t0 += r->max_batch) {
-        int nb = r->in->t - t0 < r->max_batch ? r->in->t - t0 : r->max_batch;
+    for (int t0 = 0, nb; t0 < r->in->t; t0 += nb) {
+        nb = sal_batch_trials(r, t0);
         int nf = sal_forward_trials(r, t0, nb, b.src);
         if (nf < 0) return -1;
         sal_onehot(b.seed, r, t0, nb, 1.0f);

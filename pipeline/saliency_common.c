@@ -9,6 +9,21 @@
 #include "pipeline/image.h"
 #include "pipeline/saliency_internal.h"
 
+int sal_batch_trials(const struct sal_run *r, int t0)
+{
+    int nb = 0;
+    while (t0 + nb < r->in->t) {
+        int k = sal_example_trials(r->in, t0 + nb);
+        if (nb + k > r->max_batch) break;
+        nb += k;
+    }
+    if (nb == 0) { /* an example with more trials than a batch holds */
+        int k = sal_example_trials(r->in, t0);
+        nb = k < r->max_batch ? k : r->max_batch;
+    }
+    return nb;
+}
+
 int sal_forward_trials(struct sal_run *r, int t0, int nb, int *src)
 {
     float *dst = net_act(r->net, 0).data;

@@ -266,8 +266,8 @@ int sal_excitation_run(struct sal_run *r, float *maps, struct sal_carve *w)
     int contrast = r->p->method == SALIENCY_CONTRASTIVE_EXCITATION_BACKPROP;
     struct net_rules rules;
     eb_rules(&rules, &e);
-    for (int t0 = 0; t0 < r->in->t; t0 += r->max_batch) {
-        int nb = r->in->t - t0 < r->max_batch ? r->in->t - t0 : r->max_batch;
+    for (int t0 = 0, nb; t0 < r->in->t; t0 += nb) {
+        nb = sal_batch_trials(r, t0);
         int nf = sal_forward_trials(r, t0, nb, e.src);
         if (nf < 0) return -1;
         sal_onehot(e.seed, r, t0, nb, 1.0f);

@@ -50,9 +50,14 @@ int sal_ep_run(struct sal_run *r, float *maps, struct sal_carve *w);
 
 /* ---- shared helpers (saliency_common.c) ------------------------------------------------ */
 
+/* Trials from t0 that make one batch: whole examples (trials are grouped by example) while they
+ * fit in max_batch, or max_batch trials of an example that has more. Batches then never split
+ * an example that fits, so the forward passes counted are one per example, whatever the batch
+ * size, sharding or the examples around it. */
+int sal_batch_trials(const struct sal_run *r, int t0);
 /* Forward of trials [t0, t0+nb) as if row i held trial t0+i's image: each distinct example
- * (trials are grouped by example) is forwarded once and its rows copied to its other trials
- * (net_expand_rows). Returns the number of forwarded images, -1 on error. src: [max_batch]. */
+ * is forwarded once and its rows copied to its other trials (net_expand_rows). Returns the
+ * number of forwarded images, -1 on error. src: [max_batch]. */
 int sal_forward_trials(struct sal_run *r, int t0, int nb, int *src);
 /* seed [nb, K] = value at cls[t0+i] of row i, 0 elsewhere. */
 void sal_onehot(float *seed, const struct sal_run *r, int t0, int nb, float value);

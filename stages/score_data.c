@@ -297,6 +297,16 @@ size_t score_data_rerun_end(const struct score_data *d, size_t t0, size_t t1)
     return end < t1 ? end : t1;
 }
 
+size_t score_data_block_end(const struct score_data *d, size_t t0, size_t B)
+{
+    size_t t1 = t0 + B < d->T ? t0 + B : d->T;
+    if (t1 == d->T || d->trow[t1] != d->trow[t1 - 1]) return t1;
+    size_t e = t1;
+    while (e > t0 && d->trow[e - 1] == d->trow[t1])
+        e--;
+    return e > t0 ? e : t1;
+}
+
 void score_data_shard_bounds(const struct score_data *d, uint32_t k, uint32_t n, size_t *b,
                              size_t *e)
 {

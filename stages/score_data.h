@@ -77,6 +77,11 @@ int score_data_select(struct score_data *d, const char *const *methods, int n);
  * `rerun_limit` examples only (rerun_limit > 0; 0: all that are kept). */
 void score_data_limit(struct score_data *d, size_t limit, size_t rerun_limit);
 
+/* The end of the block of at most B trials from t0: the last example boundary in it, so a block
+ * holds whole examples (the re-run metrics then share an example's forward passes the same way
+ * whatever the block size or sharding), or t0 + B when one example has more trials. */
+size_t score_data_block_end(const struct score_data *d, size_t t0, size_t B);
+
 /* The end of the re-run prefix inside trials [t0, t1): trials [t0, end) are scored by the
  * metrics that re-run the model or the method, [end, t1) are not (t0 <= end <= t1). */
 size_t score_data_rerun_end(const struct score_data *d, size_t t0, size_t t1);

@@ -729,8 +729,8 @@ static int method_run(struct method_ctx *x, const char *method)
     struct cli_progress pr;
     if (method_open(x, method) || (x->parts && parts_read(x))) return -1;
     cli_progress_start(&pr, method, T);
-    for (size_t t0 = 0; t0 < T; t0 += B) {
-        size_t t1 = t0 + B < T ? t0 + B : T;
+    for (size_t t0 = 0, t1; t0 < T; t0 = t1) {
+        t1 = score_data_block_end(x->d, t0, B);
         if (x->parts ? parts_block(x, t0, t1) : block_run(x, t0, t1)) return -1;
         cli_progress_update(&pr, t1);
     }

@@ -97,9 +97,13 @@ static void test_sensitivity_and_logit(void)
     CHECK(ok, "score_random_sensitivity_run", "%s", err_msg());
     check_close_f64("score_random_max_sensitivity_vs_naive", mx, rmx, NT, 1e-6, 1e-5);
     check_close_f64("score_random_avg_sensitivity_vs_naive", av, rav, NT, 1e-6, 1e-5);
+    /* one backward per (trial, sample), one forward per perturbed image: trials of one
+     * example share its perturbed images (saliency forwards an example once) */
+    int forwards = NE * 4;
     struct saliency_cost c = score_random_cost(w);
-    CHECK(c.forward == NT * 4 && c.backward == NT * 4, "score_random_sensitivity_cost",
-          "%llu %llu", (unsigned long long)c.forward, (unsigned long long)c.backward);
+    CHECK(c.forward == (uint64_t)forwards && c.backward == NT * 4,
+          "score_random_sensitivity_cost", "%llu %llu, want %d %d",
+          (unsigned long long)c.forward, (unsigned long long)c.backward, forwards, NT * 4);
     struct ssim_similarity sim[NT];
     int32_t other[NT];
     ok = score_random_logit(w, sim, other, &b, STN_K) == 0;
