@@ -105,11 +105,16 @@ sanitize: deps-test
 data: bin/make_scenes
 	@build-aux/deps.sh data
 	bin/make_scenes --split test --count 1000 --seed 1 --out data/fashion-scenes/test
-# training split for the model (~30 s, 136 MB, git-ignored)
-data-train: data/fashion-scenes-train/annotations.json
+# training split for the model (~1 min, 270 MB, git-ignored); make data-train also replaces an
+# older, smaller split (30000 scenes until 2026-12-06), recognised by its missing last image
+TRAIN_SCENES := 60000
+TRAIN_LAST   := data/fashion-scenes-train/images/$(shell printf %05d $$(($(TRAIN_SCENES) - 1))).png
+MAKE_TRAIN_SPLIT = build-aux/deps.sh data && $\
+  bin/make_scenes --split train --count $(TRAIN_SCENES) --seed 1 --out data/fashion-scenes-train
+data-train: | bin/make_scenes
+	@test -f $(TRAIN_LAST) || { echo '$(MAKE_TRAIN_SPLIT)'; $(MAKE_TRAIN_SPLIT); }
 data/fashion-scenes-train/annotations.json: | bin/make_scenes
-	@build-aux/deps.sh data
-	bin/make_scenes --split train --count 30000 --seed 1 --out data/fashion-scenes-train
+	$(MAKE_TRAIN_SPLIT)
 
 help:
 	@echo "make                 build bin/<stage> (knobs: OPT, OMP=0|1, WERROR=1, BUILD=DIR, CC)"
@@ -354,24 +359,22 @@ roar: $(RR)/roar.h5
 # ---- make model: reproduces the default model (data/models/README.md, about 1.5 hours) ---------
 # Into build/model/ (MODEL_OUT=data/models/fashion-scenes-cnn.h5 replaces the shipped file).
 # The binaries are order-only prerequisites: relinking bin/train must not restart a long training.
-MODEL_OUT   ?= build/model/fashion-scenes-cnn.h5
-TRAIN1_OPTS ?= --arch data/models/fashion-scenes-cnn.json --epochs 16 --batch 64 --optimizer adamw $\
+MODEL_OUT  ?= build/model/fashion-scenes-cnn.h5
+TRAIN_OPTS ?= --arch data/models/fashion-scenes-cnn.json --epochs 16 --batch 64 --optimizer adamw $\
   --lr 0.003 --weight-decay 0.05 --warmup-epochs 1 --flip --seed 0
-TRAIN2_OPTS ?= --epochs 8 --batch 64 --optimizer adamw --lr 0.001 --weight-decay 0.05 $\
-  --warmup-epochs 0.5 --flip --seed 1
-build/model/train.h5: data/fashion-scenes-train/annotations.json | bin/load
+MODEL_TRAIN := build/model/train-$(TRAIN_SCENES).h5
+OLD_SPLIT   := data/fashion-scenes-train is an older, smaller split: make data-train replaces it
+$(MODEL_TRAIN): data/fashion-scenes-train/annotations.json | bin/load
+	@test -f $(TRAIN_LAST) || { echo "salbench: $(OLD_SPLIT)" >&2; exit 1; }
 	@mkdir -p $(@D)
 	bin/load --coco $< --images data/fashion-scenes-train --split train --threads $(THREADS) --out $@
 build/model/test.h5: data/fashion-scenes/test/annotations.json | bin/load
 	@mkdir -p $(@D)
 	bin/load --coco $< --images data/fashion-scenes/test --threads $(THREADS) --out $@
 # --resume: a killed training continues from OUT.ckpt with the same result
-build/model/stage1.h5: build/model/train.h5 data/models/fashion-scenes-cnn.json | bin/train
-	bin/train --examples $< --out $@ $(TRAIN1_OPTS) --resume --threads $(THREADS)
-$(MODEL_OUT): build/model/stage1.h5 | bin/train
+$(MODEL_OUT): $(MODEL_TRAIN) data/models/fashion-scenes-cnn.json | bin/train
 	@mkdir -p $(@D)
-	bin/train --init $< --examples build/model/train.h5 --out $@ $(TRAIN2_OPTS) --resume \
-	  --checkpoint build/model/stage2.ckpt --threads $(THREADS)
+	bin/train --examples $< --out $@ $(TRAIN_OPTS) --resume --threads $(THREADS)
 model: $(MODEL_OUT) build/model/test.h5 | bin/infer
 	bin/infer --model $(MODEL_OUT) --examples build/model/test.h5 --threads $(THREADS) \
 	  --out build/model/test-predictions.h5
