@@ -433,9 +433,8 @@ int coco_parse(struct coco_dataset *ds, const char *json, size_t len, const char
     int rc = -1;
     const cJSON *dup = jsoncheck_duplicate_key(root);
     if (dup) {
-        err_set("cannot read coco '%s': an object has the key '%s' twice", name, dup->string);
-        cJSON_Delete(root);
-        return -1;
+        err_set("an object has the key '%s' twice", dup->string);
+        goto done;
     }
     if (!cJSON_IsObject(root)) {
         err_set("top level: expected an object");

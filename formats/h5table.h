@@ -248,10 +248,12 @@ int h5table_provenance_param(const struct h5table_provenance *p, const char *key
 /* Reads f's provenance and looks up input role as h5table_provenance_input does: 1 found, 0
  * absent, -1 when f has no readable provenance. */
 int h5table_input_hash(struct h5table_file *f, const char *role, char **path, uint64_t *hash);
-/* f (opened from path) must have been computed with input role of content hash want (the file
+/* The same for an input f (opened from path) must name: 0, or -1 and "cannot verify 'path':
+ * ..." when its provenance is unreadable or names no such input. */
+int h5table_require_input(struct h5table_file *f, const char *path, const char *role,
+                          char **src, uint64_t *hash);/* f (opened from path) must have been computed with input role of content hash want (the file
  * want_path). Else -1 and "cannot VERB 'path': it was computed with ROLE 'SRC' (content hash
- * X), not with 'WANT_PATH' (content hash Y)", or "cannot verify 'path': ..." when its
- * provenance is unreadable or names no such input. */
+ * X), not with 'WANT_PATH' (content hash Y)", or h5table_require_input's error. */
 int h5table_check_input(struct h5table_file *f, const char *path, const char *verb,
                         const char *role, const char *want_path, uint64_t want);
 

@@ -688,17 +688,23 @@ int h5table_input_hash(struct h5table_file *f, const char *role, char **path, ui
     return found;
 }
 
+int h5table_require_input(struct h5table_file *f, const char *path, const char *role,
+                          char **src, uint64_t *hash)
+{
+    int found = h5table_input_hash(f, role, src, hash);
+    if (found < 0) return err_wrap("cannot verify '%s': ", path);
+    if (found == 0)
+        return err_set("cannot verify '%s': its provenance names no %s input", path, role);
+    return 0;
+}
+
 int h5table_check_input(struct h5table_file *f, const char *path, const char *verb,
                         const char *role, const char *want_path, uint64_t want)
 {
     char *src = NULL, a[17], b[17];
     uint64_t h = 0;
-    int found = h5table_input_hash(f, role, &src, &h), rc = 0;
-    if (found < 0)
-        rc = err_wrap("cannot verify '%s': ", path);
-    else if (found == 0)
-        rc = err_set("cannot verify '%s': its provenance names no %s input", path, role);
-    else if (h != want) {
+    int rc = h5table_require_input(f, path, role, &src, &h);
+    if (!rc && h != want) {
         chash_hex(a, h), chash_hex(b, want);
         rc = err_set("cannot %s '%s': it was computed with %s '%s' (content hash %s), not with "
                      "'%s' (content hash %s)",

@@ -26,30 +26,19 @@ void relu_forward(float *out, const float *inp, size_t n, int nthreads)
 #define PARALLEL_SIMD_N
 #endif
 
-/* v where pass, else +0, as a bit mask: GCC 12 turns "pass ? v : 0" into a branch (no SIMD)
- * once the result is not added to something loaded. */
-static inline float keep_if(int pass, float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    bits &= -(uint32_t)pass;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
 /* One rule's loop (pass: the element's gradient goes through): dinp[i] += dout[i] where pass,
  * or dinp[i] = 0.0f + that term (a -0 term stays +0, as += on a zeroed buffer gives). */
-#define RELU_BACKWARD_LOOP(pass)                                \
-    do {                                                        \
-        if (accumulate) {                                       \
-            PARALLEL_SIMD_N                                     \
-            for (size_t i = 0; i < n; i++)                      \
-                dinp[i] += keep_if((pass), dout[i]);            \
-        } else {                                                \
-            PARALLEL_SIMD_N                                     \
-            for (size_t i = 0; i < n; i++)                      \
-                dinp[i] = 0.0f + keep_if((pass), dout[i]);      \
-        }                                                       \
+#define RELU_BACKWARD_LOOP(pass)                              \
+    do {                                                      \
+        if (accumulate) {                                     \
+            PARALLEL_SIMD_N                                   \
+            for (size_t i = 0; i < n; i++)                    \
+                dinp[i] += sb_keep_if((pass), dout[i]);       \
+        } else {                                              \
+            PARALLEL_SIMD_N                                   \
+            for (size_t i = 0; i < n; i++)                    \
+                dinp[i] = 0.0f + sb_keep_if((pass), dout[i]); \
+        }                                                     \
     } while (0)
 
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n,

@@ -4,7 +4,6 @@
 
 #include <math.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "pipeline/err.h"
@@ -121,16 +120,6 @@ void maxpool2d_forward(float *out, const float *inp, const struct pool2d_dims *d
     }
 }
 
-/* v where pass, else +0, as a bit mask (a select here would become a branch: no SIMD). */
-static inline float keep_if(int pass, float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    bits &= -(uint32_t)pass;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
 /* 2x2 stride-2 backward writing the plane whole: each window's 4 gradients (0 + dout at the
  * first maximum, +0 elsewhere, as += on a zeroed plane), +0 in rows and columns no window
  * covers. The first maximum is argmax4's chain of "v > m or v is NaN", as masks. */
@@ -150,10 +139,10 @@ static void maxpool_k2s2_backward_set(float *dx, const float *dy, const float *x
             int tc = (c > m) | (c != c);
             m = tc ? c : m;
             int te = (e > m) | (e != e);
-            d0[2 * ow] = keep_if(!tb & !tc & !te, v);
-            d0[2 * ow + 1] = keep_if(tb & !tc & !te, v);
-            d1[2 * ow] = keep_if(tc & !te, v);
-            d1[2 * ow + 1] = keep_if(te, v);
+            d0[2 * ow] = sb_keep_if(!tb & !tc & !te, v);
+            d0[2 * ow + 1] = sb_keep_if(tb & !tc & !te, v);
+            d1[2 * ow] = sb_keep_if(tc & !te, v);
+            d1[2 * ow + 1] = sb_keep_if(te, v);
         }
         for (int w = 2 * OW; w < W; w++)
             d0[w] = d1[w] = 0.0f;

@@ -14,12 +14,9 @@ int sal_batch_trials(const struct sal_run *r, int t0)
     int nb = 0;
     while (t0 + nb < r->in->t) {
         int k = sal_example_trials(r->in, t0 + nb);
-        if (nb + k > r->max_batch) break;
+        if (nb + k > r->max_batch) /* full; or one example with more trials than a batch */
+            return nb ? nb : r->max_batch;
         nb += k;
-    }
-    if (nb == 0) { /* an example with more trials than a batch holds */
-        int k = sal_example_trials(r->in, t0);
-        nb = k < r->max_batch ? k : r->max_batch;
     }
     return nb;
 }

@@ -120,15 +120,6 @@ static int check_input(struct h5table_file *f, const char *path, const char *rol
     return h5table_check_input(f, path, "export", role, want_path, want);
 }
 
-/* The model f's maps were computed with (export only reads files the pipeline wrote). */
-static int model_hash_of(struct h5table_file *f, const char *path, uint64_t *hash, char **src)
-{
-    int found = h5table_input_hash(f, "model", src, hash);
-    if (found < 0) return err_wrap("cannot verify '%s': ", path);
-    if (found == 0) return err_set("cannot verify '%s': its provenance names no model input", path);
-    return 0;
-}
-
 /* ---- examples.h5 ------------------------------------------------------------------------- */
 
 static int open_examples(struct export_data *d, const char *path)
@@ -419,7 +410,7 @@ int export_data_open(struct export_data *d, const char *examples, const char *pr
     d->saliency_path = saliency;
     d->sal = h5table_open(saliency);
     if (!d->sal || check_input(d->sal, saliency, "examples", examples, ex_hash) ||
-        model_hash_of(d->sal, saliency, &model_hash, &model_src))
+        h5table_require_input(d->sal, saliency, "model", &model_src, &model_hash))
         return -1;
     int rc = open_predictions(d, predictions, ex_hash, model_hash,
                               model_src ? model_src : "?");

@@ -393,21 +393,14 @@ struct h5table_stream *score_data_open_maps(struct score_data *d, const char *me
 
 /* ---- the reference saliency of map_stability ---------------------------------------------- */
 
-/* Content hash of input `role` in f's provenance: 1 found, 0 absent (or no provenance). */
-static int provenance_hash(struct h5table_file *f, const char *role, char **src, uint64_t *h)
-{
-    return h5table_input_hash(f, role, src, h) > 0;
-}
-
 /* The reference's examples are d's or, for an attacked chain, the ones d's were made from. */
 static int check_reference_examples(struct score_data *d, const char *path)
 {
     char *src = NULL, a[17], b[17];
     uint64_t h = 0, parent = 0;
-    if (!provenance_hash(d->ref, "examples", &src, &h))
-        return err_set("cannot verify '%s': its provenance names no examples input", path);
+    if (h5table_require_input(d->ref, path, "examples", &src, &h)) return -1;
     int ok = h == d->examples_hash ||
-             (provenance_hash(d->ex, "examples", NULL, &parent) && parent == h);
+             (h5table_input_hash(d->ex, "examples", NULL, &parent) > 0 && parent == h);
     if (!ok)
         err_set("cannot use reference saliency '%s': it was computed on examples '%s' (content "
                 "hash %s), neither '%s' (content hash %s) nor the examples these were attacked "
